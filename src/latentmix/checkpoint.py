@@ -1,0 +1,129 @@
+"""The one model-file format: safetensors tensors plus a JSON header, for every model kind.
+
+The header (safetensors metadata key "latentmix") holds kind, format_version, config, latentmix_version and
+training provenance. Loading is strict: wrong kind, newer format, missing/extra/mis-shaped tensors, truncated
+or non-safetensors files all raise ModelFileError naming the file. No pickle is ever loaded.
+"""
+from __future__ import annotations
+
+import json
+import os
+import tempfile
+from pathlib import Path
+
+import torch
+from safetensors import safe_open
+from safetensors.torch import save_file
+
+from . import __version__
+from .errors import ModelFileError
+
+FORMAT_VERSION = 1
+
+
+def atomic_path(path):
+    """Context helper: yields a temporary path next to `path`, renamed over it on success, removed on failure."""
+    return _Atomic(Path(path))
+
+
+class _Atomic:
+    def __init__(self, path: Path):
+        self.path = path
+
+    def __enter__(self) -> Path:
+        self.path.parent.mkdir(parents=True, exist_ok=True)
+        fd, tmp = tempfile.mkstemp(dir=self.path.parent, prefix=f".{self.path.name}.", suffix=".tmp")
+        os.close(fd)
+        self.tmp = Path(tmp)
+        return self.tmp
+
+    def __exit__(self, exc_type, exc, tb):
+        if exc_type is None:
+            os.replace(self.tmp, self.path)
+        elif self.tmp.exists():
+            self.tmp.unlink()
+        return False
+
+
+def save_tensors(path, tensors: dict[str, torch.Tensor], header: dict) -> None:
+    """Write tensors and a JSON header atomically to a safetensors file."""
+    tensors = {k: v.detach().cpu().contiguous() for k, v in tensors.items()}
+    with atomic_path(path) as tmp:
+        save_file(tensors, str(tmp), metadata={"latentmix": json.dumps(header)})
+
+
+def read_header(path) -> dict:
+    """The JSON header of a latentmix safetensors file (ModelFileError if it is not one)."""
+    path = Path(path)
+    if not path.exists():
+        raise ModelFileError(f"{path}: no such model file")
+    if path.stat().st_size == 0:
+        raise ModelFileError(f"{path}: empty model file")
+    try:
+        with safe_open(str(path), framework="pt") as f:
+            meta = f.metadata() or {}
+    except Exception as e:
+        raise ModelFileError(f"{path}: not a safetensors model file or truncated ({str(e).splitlines()[0][:120]})") from None
+    if "latentmix" not in meta:
+        raise ModelFileError(f"{path}: safetensors file without a latentmix header")
+    try:
+        return json.loads(meta["latentmix"])
+    except json.JSONDecodeError:
+        raise ModelFileError(f"{path}: corrupt latentmix header") from None
+
+
+def load_tensors(path, kind: str | None = None) -> tuple[dict, dict[str, torch.Tensor]]:
+    """(header, tensors) of a model file, checking its kind and format version."""
+    path = Path(path)
+    header = read_header(path)
+    if kind is not None and header.get("kind") != kind:
+        raise ModelFileError(f"{path}: is a '{header.get('kind')}' file, expected '{kind}'")
+    if int(header.get("format_version", 0)) > FORMAT_VERSION:
+        raise ModelFileError(f"{path}: format version {header.get('format_version')} is newer than this "
+                             f"latentmix supports ({FORMAT_VERSION}); upgrade latentmix")
+    try:
+        with safe_open(str(path), framework="pt") as f:
+            tensors = {k: f.get_tensor(k) for k in f.keys()}
+    except Exception as e:
+        raise ModelFileError(f"{path}: truncated or corrupt tensor data ({str(e).splitlines()[0][:120]})") from None
+    return header, tensors
+
+
+class ModelIO:
+    """Mixin giving a torch module `from_config`, `save` and a strict `load` in the one model format.
+
+    Subclasses set KIND and keep their constructor keyword arguments in `self.config` (JSON-serialisable).
+    """
+
+    KIND = "model"
+
+    @classmethod
+    def from_config(cls, config: dict):
+        try:
+            return cls(**config)
+        except TypeError as e:
+            from .errors import ConfigError
+            raise ConfigError(f"invalid {cls.KIND} config: {e}") from None
+
+    def save(self, path, provenance: dict | None = None) -> None:
+        header = {"kind": self.KIND, "format_version": FORMAT_VERSION, "config": self.config,
+                  "latentmix_version": __version__, "provenance": provenance or {}}
+        save_tensors(path, self.state_dict(), header)
+
+    @classmethod
+    def load(cls, path, device="cpu"):
+        header, tensors = load_tensors(path, cls.KIND)
+        model = cls.from_config(header["config"])
+        own = model.state_dict()
+        missing = sorted(set(own) - set(tensors))
+        extra = sorted(set(tensors) - set(own))
+        if missing or extra:
+            raise ModelFileError(f"{path}: tensors do not match the {cls.KIND} config "
+                                 f"(missing {missing[:3]}, unexpected {extra[:3]})")
+        for k, v in tensors.items():
+            if own[k].shape != v.shape:
+                raise ModelFileError(f"{path}: tensor '{k}' has shape {tuple(v.shape)}, "
+                                     f"expected {tuple(own[k].shape)}")
+        model.load_state_dict(tensors, strict=True)
+        model.header = header
+        return model.to(device).eval()

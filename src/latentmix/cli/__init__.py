@@ -1,0 +1,52 @@
+"""The `latentmix` command: one sub-command group per module in this package.
+
+Errors raised as LatentmixError print as `error: <message>` on one line with exit status 2
+(`--debug` shows the traceback).
+"""
+from __future__ import annotations
+
+import argparse
+import importlib
+import sys
+
+from .. import __version__
+from ..errors import LatentmixError
+
+GROUPS = ["data", "codec", "train", "separate", "eval"]
+
+
+def build_parser() -> argparse.ArgumentParser:
+    p = argparse.ArgumentParser(
+        prog="latentmix",
+        description="Music in the code space of a neural audio codec: synthesise Slakh-like data, encode/decode "
+                    "with the codec, separate mixtures into bass/drums/guitar/piano, train and evaluate models.",
+    )
+    p.add_argument("--version", action="version", version=f"latentmix {__version__}")
+    p.add_argument("--debug", action="store_true", help="show full tracebacks on error")
+    sub = p.add_subparsers(dest="command", metavar="COMMAND")
+    sub.required = True
+    for name in GROUPS:
+        mod = importlib.import_module(f".{name}", __name__)
+        mod.register(sub)
+    return p
+
+
+def main(argv=None) -> int:
+    argv = sys.argv[1:] if argv is None else argv
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    try:
+        rc = args.func(args)
+        return int(rc or 0)
+    except LatentmixError as e:
+        if args.debug:
+            raise
+        print(f"error: {e}", file=sys.stderr)
+        return 2
+    except KeyboardInterrupt:
+        print("error: interrupted", file=sys.stderr)
+        return 130
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,78 @@
+"""YAML configs with `--set key=value` overrides (dotted keys), validated into plain dicts.
+
+Every run saves its resolved config next to its outputs, so a result can be reproduced from its folder.
+"""
+from __future__ import annotations
+
+import copy
+from pathlib import Path
+
+import yaml
+
+from .errors import ConfigError
+
+CONFIG_ROOT = Path(__file__).resolve().parents[2] / "configs"
+
+
+def resolve_config_path(name_or_path: str, group: str) -> Path:
+    """A config path, or a preset name looked up in configs/<group>/<name>.yaml (or the packaged copy)."""
+    p = Path(name_or_path)
+    if p.suffix in (".yaml", ".yml"):
+        if not p.exists():
+            raise ConfigError(f"{p}: no such config file")
+        return p
+    for root in (CONFIG_ROOT, Path(__file__).parent / "configs"):
+        q = root / group / f"{name_or_path}.yaml"
+        if q.exists():
+            return q
+    raise ConfigError(f"unknown {group} preset '{name_or_path}' (give a .yaml path or a name from configs/{group}/)")
+
+
+def load_yaml(path) -> dict:
+    path = Path(path)
+    if not path.exists():
+        raise ConfigError(f"{path}: no such config file")
+    try:
+        data = yaml.safe_load(path.read_text()) or {}
+    except yaml.YAMLError as e:
+        raise ConfigError(f"{path}: invalid YAML ({str(e).splitlines()[0]})") from None
+    if not isinstance(data, dict):
+        raise ConfigError(f"{path}: top level must be a mapping")
+    return data
+
+
+def parse_value(text: str):
+    """Parse an override value with YAML rules (numbers, booleans, lists), falling back to the string."""
+    try:
+        return yaml.safe_load(text)
+    except yaml.YAMLError:
+        return text
+
+
+def apply_overrides(config: dict, overrides: list[str] | None) -> dict:
+    """Return a copy of `config` with `key.sub=value` overrides applied; unknown top-level sections are errors."""
+    config = copy.deepcopy(config)
+    for item in overrides or []:
+        if "=" not in item:
+            raise ConfigError(f"--set expects key=value, got '{item}'")
+        key, value = item.split("=", 1)
+        parts = key.strip().split(".")
+        node = config
+        for part in parts[:-1]:
+            if part not in node or not isinstance(node[part], dict):
+                raise ConfigError(f"--set {key}: unknown config section '{part}'")
+            node = node[part]
+        if parts[-1] not in node:
+            raise ConfigError(f"--set {key}: unknown config key '{parts[-1]}'")
+        node[parts[-1]] = parse_value(value)
+    return config
+
+
+def load_config(name_or_path: str, group: str, overrides: list[str] | None = None) -> dict:
+    return apply_overrides(load_yaml(resolve_config_path(name_or_path, group)), overrides)
+
+
+def save_config(config: dict, path) -> None:
+    from .checkpoint import atomic_path
+    with atomic_path(path) as tmp:
+        Path(tmp).write_text(yaml.safe_dump(config, sort_keys=False))
