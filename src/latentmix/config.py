@@ -38,11 +38,30 @@ def load_yaml(path) -> dict:
         raise ConfigError(f"{path}: invalid YAML ({str(e).splitlines()[0]})") from None
     if not isinstance(data, dict):
         raise ConfigError(f"{path}: top level must be a mapping")
-    return data
+    return _fix_floats(data)
+
+
+def _fix_floats(node):
+    """YAML 1.1 leaves `3e-4` (no dot) as a string; configs mean the number."""
+    if isinstance(node, dict):
+        return {k: _fix_floats(v) for k, v in node.items()}
+    if isinstance(node, list):
+        return [_fix_floats(v) for v in node]
+    if isinstance(node, str):
+        try:
+            return float(node) if any(c in node.lower() for c in "e.") and not node.isalpha() else node
+        except ValueError:
+            return node
+    return node
 
 
 def parse_value(text: str):
     """Parse an override value with YAML rules (numbers, booleans, lists), falling back to the string."""
+    for cast in (int, float):  # YAML 1.1 reads "3e-4" as a string
+        try:
+            return cast(text)
+        except ValueError:
+            pass
     try:
         return yaml.safe_load(text)
     except yaml.YAMLError:

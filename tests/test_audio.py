@@ -1,0 +1,63 @@
+"""Audio I/O: mono downmix, resampling, atomic writes and one-line errors for bad files."""
+import numpy as np
+import pytest
+import soundfile as sf
+import torch
+
+from latentmix import audio
+from latentmix.errors import InputError
+
+
+def test_stereo_44k_comes_back_mono_22k(tmp_path):
+    t = np.arange(44100) / 44100
+    left = 0.5 * np.sin(2 * np.pi * 440 * t)
+    right = 0.25 * np.sin(2 * np.pi * 440 * t)
+    sf.write(tmp_path / "s.wav", np.stack([left, right], 1), 44100)
+    x = audio.read_audio(tmp_path / "s.wav")
+    assert x.shape == (1, 22050) and x.dtype == torch.float32
+    # mono downmix is the channel mean: amplitude 0.375, away from the resampler's edges
+    assert abs(x[0, 1000:-1000].abs().max().item() - 0.375) < 0.01
+
+
+def test_resampler_is_band_limited():
+    sr = 44100
+    t = np.arange(sr) / sr
+    x = np.sin(2 * np.pi * 15000 * t).astype(np.float32)  # above the 11025 Hz Nyquist of 22050
+    y = audio.resample(x, sr, 22050)
+    assert np.abs(y[500:-500]).max() < 0.01
+
+
+def test_write_read_roundtrip_and_atomic(tmp_path):
+    x = torch.rand(1, 2205) * 0.5
+    audio.write_audio(tmp_path / "a" / "x.wav", x, subtype="FLOAT")
+    y = audio.read_audio(tmp_path / "a" / "x.wav")
+    assert torch.allclose(x, y)
+    assert [p.name for p in (tmp_path / "a").iterdir()] == ["x.wav"]
+
+
+@pytest.mark.parametrize("content,what", [(b"", "empty"), (b"RIFF\x10\x00\x00\x00WAVEfmt ", "not a readable"),
+                                          (b"hello world, not audio at all", "not a readable")])
+def test_bad_files_give_one_line_errors(tmp_path, content, what):
+    p = tmp_path / "bad.wav"
+    p.write_bytes(content)
+    with pytest.raises(InputError) as e:
+        audio.read_audio(p)
+    msg = str(e.value)
+    assert str(p) in msg and what in msg and "\n" not in msg
+
+
+def test_missing_file_and_empty_folder(tmp_path):
+    with pytest.raises(InputError, match="no such file"):
+        audio.read_audio(tmp_path / "nope.wav")
+    (tmp_path / "empty").mkdir()
+    with pytest.raises(InputError, match="no audio files"):
+        audio.find_audio([tmp_path / "empty"])
+
+
+def test_stft_istft_inverse_and_mel_shape():
+    x = torch.randn(2, 1, 4096)
+    spec = audio.stft(x, 512)
+    y = audio.istft(spec, 4096, 512)
+    assert torch.allclose(x, y, atol=1e-5)
+    m = audio.mel_spectrogram(x, 512, n_mels=40)
+    assert m.shape[:3] == (2, 1, 40)

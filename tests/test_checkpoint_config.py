@@ -1,0 +1,71 @@
+"""The one model-file format (strict, pickle-free) and YAML configs with --set overrides."""
+import pytest
+import torch
+from torch import nn
+
+from latentmix.checkpoint import ModelIO, load_tensors, save_tensors
+from latentmix.config import apply_overrides, load_config
+from latentmix.errors import ConfigError, ModelFileError
+
+
+class Tiny(nn.Module, ModelIO):
+    KIND = "tiny"
+
+    def __init__(self, width=4):
+        super().__init__()
+        self.config = {"width": width}
+        self.lin = nn.Linear(width, width)
+
+
+class Other(Tiny):
+    KIND = "other"
+
+
+def test_save_load_exact(tmp_path):
+    m = Tiny(4)
+    m.save(tmp_path / "m.safetensors", provenance={"steps": 3})
+    n = Tiny.load(tmp_path / "m.safetensors")
+    for k, v in m.state_dict().items():
+        assert torch.equal(v, n.state_dict()[k])
+    assert n.header["provenance"] == {"steps": 3} and not n.training
+
+
+def test_wrong_kind_truncated_and_shape_mismatch(tmp_path):
+    p = tmp_path / "m.safetensors"
+    Tiny(4).save(p)
+    with pytest.raises(ModelFileError, match="expected 'other'"):
+        Other.load(p)
+    data = p.read_bytes()
+    (tmp_path / "t.safetensors").write_bytes(data[: len(data) // 2])
+    with pytest.raises(ModelFileError, match="t.safetensors"):
+        Tiny.load(tmp_path / "t.safetensors")
+    save_tensors(tmp_path / "s.safetensors", {"lin.weight": torch.zeros(3, 3), "lin.bias": torch.zeros(3)},
+                 {"kind": "tiny", "format_version": 1, "config": {"width": 4}})
+    with pytest.raises(ModelFileError, match="shape"):
+        Tiny.load(tmp_path / "s.safetensors")
+    with pytest.raises(ModelFileError, match="newer"):
+        save_tensors(p, {"x": torch.zeros(1)}, {"kind": "tiny", "format_version": 99})
+        load_tensors(p, "tiny")
+
+
+def test_config_overrides(tmp_path):
+    p = tmp_path / "c.yaml"
+    p.write_text("model:\n  width: 4\ntrain:\n  lr: 0.001\n  steps: 10\n")
+    c = load_config(str(p), "codec", ["train.lr=3e-4", "model.width=8"])
+    assert c["train"]["lr"] == 3e-4 and c["model"]["width"] == 8
+    with pytest.raises(ConfigError, match="unknown config key"):
+        apply_overrides(c, ["train.nope=1"])
+    with pytest.raises(ConfigError, match="key=value"):
+        apply_overrides(c, ["train.lr"])
+    with pytest.raises(ConfigError, match="unknown codec preset"):
+        load_config("does-not-exist", "codec")
+    (tmp_path / "bad.yaml").write_text("model: [unclosed\n")
+    with pytest.raises(ConfigError, match="invalid YAML"):
+        load_config(str(tmp_path / "bad.yaml"), "codec")
+
+
+def test_yaml_exponent_floats_are_numbers(tmp_path):
+    p = tmp_path / "c.yaml"
+    p.write_text("train:\n  lr: 3e-4\n  name: cosine\n  betas: [0.8, 0.99]\n")
+    c = load_config(str(p), "codec")
+    assert c["train"]["lr"] == 3e-4 and c["train"]["name"] == "cosine"
