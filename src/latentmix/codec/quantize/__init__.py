@@ -1,0 +1,42 @@
+"""Bottlenecks of the codec: VQ, residual VQ, SOM codebooks and a continuous VAE, behind one interface.
+
+`build_quantizer(dim, config)` turns the codec config's `quantizer` dict into a module.
+"""
+from __future__ import annotations
+
+from ...errors import ConfigError
+from .base import Quantizer, QuantizerOutput, no_codebook_update
+from .rvq import ResidualVectorQuantizer
+from .som import SOMQuantizer
+from .vae import VAEBottleneck
+from .vq import VectorQuantizer, kmeans
+
+__all__ = ["Quantizer", "QuantizerOutput", "no_codebook_update", "ResidualVectorQuantizer", "SOMQuantizer",
+           "VAEBottleneck", "VectorQuantizer", "kmeans", "build_quantizer"]
+
+_LEVEL_KEYS = {"codebook_dim", "l2_normalize", "ema", "decay", "kmeans_init", "kmeans_iters", "dead_threshold",
+               "eps"}
+_SOM_KEYS = {"som_grid", "som_radius", "som_kernel"}
+
+
+def build_quantizer(dim: int, config: dict | None) -> Quantizer:
+    """config: {type: rvq|vq|som|vae, num_codebooks, codebook_size, quantizer_dropout, codebook_dim, ...}."""
+    cfg = dict(config or {"type": "rvq"})
+    kind = cfg.pop("type", "rvq")
+    allowed = {"num_codebooks", "codebook_size", "quantizer_dropout"} | _LEVEL_KEYS | _SOM_KEYS
+    unknown = set(cfg) - allowed
+    if unknown:
+        raise ConfigError(f"unknown quantizer option(s) {sorted(unknown)}")
+    if kind == "vae":
+        return VAEBottleneck(dim)
+    if kind not in ("rvq", "vq", "som"):
+        raise ConfigError(f"unknown quantizer type '{kind}' (rvq, vq, som or vae)")
+    level_kwargs = {k: cfg[k] for k in _LEVEL_KEYS if k in cfg}
+    level_cls = VectorQuantizer
+    if kind == "som":
+        level_cls = SOMQuantizer
+        level_kwargs.update({k: cfg[k] for k in _SOM_KEYS if k in cfg})
+    n = 1 if kind == "vq" else int(cfg.get("num_codebooks", 8))
+    return ResidualVectorQuantizer(dim, n, int(cfg.get("codebook_size", 1024)),
+                                   float(cfg.get("quantizer_dropout", 0.0 if n == 1 else 0.5)),
+                                   level_cls=level_cls, **level_kwargs)

@@ -1,0 +1,177 @@
+"""The codec: a SEANet/DAC-style convolutional encoder, a quantizer bottleneck and a mirrored decoder.
+
+Everything the decoder sees goes through the bottleneck (no encoder->decoder skips). Long audio is encoded and
+decoded in chunks with receptive-field margins, so chunked codes equal whole-file codes.
+"""
+from __future__ import annotations
+
+import contextlib
+import math
+
+import torch
+import torch.nn.functional as F
+from torch import nn
+from torch.nn.utils import parametrize
+
+from .. import SAMPLE_RATE
+from ..checkpoint import ModelIO
+from ..errors import ConfigError
+from ..nn.layers import (Conv1d, DecoderBlock, EncoderBlock, make_activation, receptive_field,
+                         receptive_field_frames)
+from .quantize import VAEBottleneck, build_quantizer
+
+def _block_dilations(dilations, n_blocks: int) -> list[tuple]:
+    """`dilations` is one list for every block, or one list per block (outermost first)."""
+    dilations = list(dilations)
+    if dilations and all(isinstance(d, (list, tuple)) for d in dilations):
+        if len(dilations) != n_blocks:
+            raise ConfigError(f"per-block dilations need {n_blocks} lists, got {len(dilations)}")
+        return [tuple(int(x) for x in d) for d in dilations]
+    return [tuple(int(x) for x in dilations)] * n_blocks
+
+
+def inference_cache():
+    """Cache weight-norm weights while gradients are off (inference): each weight is computed once."""
+    return parametrize.cached() if not torch.is_grad_enabled() else contextlib.nullcontext()
+
+
+DEFAULT_QUANTIZER = {"type": "rvq", "num_codebooks": 8, "codebook_size": 1024, "quantizer_dropout": 0.5}
+
+
+class Codec(nn.Module, ModelIO):
+    """Audio (B, channels, T) <-> codes (B, K, F) with F = ceil(T / hop_length), hop = prod(strides)."""
+
+    KIND = "codec"
+
+    def __init__(self, sample_rate: int = SAMPLE_RATE, channels: int = 1, base_channels: int = 16,
+                 strides=(2, 4, 5, 8), latent_dim: int = 64, max_channels: int = 512, dilations=(1, 3, 9),
+                 residual_kernel: int = 7, quantizer: dict | None = None, causal: bool = False,
+                 activation: str = "snake"):
+        super().__init__()
+        quantizer = dict(quantizer or DEFAULT_QUANTIZER)
+        self.config = dict(sample_rate=sample_rate, channels=channels, base_channels=base_channels,
+                           strides=list(strides), latent_dim=latent_dim, max_channels=max_channels,
+                           dilations=[list(d) if isinstance(d, (list, tuple)) else d for d in dilations], residual_kernel=residual_kernel, quantizer=quantizer,
+                           causal=causal, activation=activation)
+        if not strides or any(int(s) < 1 for s in strides):
+            raise ConfigError(f"codec strides must be positive integers, got {strides}")
+        self.sample_rate, self.channels, self.strides = sample_rate, channels, [int(s) for s in strides]
+        widths = [min(base_channels * 2 ** i, max_channels) for i in range(len(strides) + 1)]
+        dils = _block_dilations(dilations, len(self.strides))
+        kw = dict(kernel=residual_kernel, causal=causal, activation=activation)
+        enc = [Conv1d(channels, widths[0], 7, causal=causal)]
+        enc += [EncoderBlock(widths[i], widths[i + 1], s, dils[i], **kw) for i, s in enumerate(self.strides)]
+        enc += [make_activation(activation, widths[-1]), Conv1d(widths[-1], latent_dim, 3, causal=causal)]
+        self.encoder = nn.Sequential(*enc)
+        self.quantizer = build_quantizer(latent_dim, quantizer)
+        dec = [Conv1d(latent_dim, widths[-1], 7, causal=causal)]
+        dec += [DecoderBlock(widths[i + 1], widths[i], s, dils[i], **kw)
+                for i, s in reversed(list(enumerate(self.strides)))]
+        dec += [make_activation(activation, widths[0]), Conv1d(widths[0], channels, 7, causal=causal)]
+        self.decoder = nn.Sequential(*dec)
+        self.receptive_field = receptive_field(self.encoder)            # samples
+        self.decoder_receptive_field = receptive_field_frames(self.decoder)  # frames
+
+    # ------------------------------------------------------------------ properties
+    @property
+    def hop_length(self) -> int:
+        return math.prod(self.strides)
+
+    @property
+    def frame_rate(self) -> float:
+        return self.sample_rate / self.hop_length
+
+    @property
+    def num_codebooks(self) -> int:
+        return self.quantizer.num_codebooks
+
+    @property
+    def codebook_size(self) -> int:
+        return self.quantizer.codebook_size
+
+    @property
+    def is_continuous(self) -> bool:
+        return isinstance(self.quantizer, VAEBottleneck)
+
+    def bitrate(self, num_codebooks: int | None = None) -> float:
+        """Bits per second at `num_codebooks` levels (all by default)."""
+        n = num_codebooks or self.num_codebooks
+        return self.frame_rate * n * math.log2(max(self.codebook_size, 1))
+
+    # ------------------------------------------------------------------ core
+    def _pad(self, wav: torch.Tensor) -> torch.Tensor:
+        if wav.dim() != 3 or wav.shape[1] != self.channels:
+            raise ValueError(f"expected audio (batch, {self.channels}, time), got {tuple(wav.shape)}")
+        rest = (-wav.shape[-1]) % self.hop_length
+        return F.pad(wav, (0, rest)) if rest else wav
+
+    def forward(self, wav: torch.Tensor, num_codebooks: int | None = None) -> dict:
+        """wav (B, C, T) -> dict(audio (B, C, T), z (B, D, F), z_q (B, D, F), codes (B, n, F) | None,
+        losses {name: scalar}, stats {name: scalar})."""
+        length = wav.shape[-1]
+        z = self.encoder(self._pad(wav))
+        q = self.quantizer(z, num_codebooks)
+        audio = self.decoder(q.z_q)[..., :length]
+        return {"audio": audio, "z": z, "z_q": q.z_q, "codes": q.codes, "losses": q.losses, "stats": q.stats}
+
+    def encode_latents(self, wav: torch.Tensor) -> torch.Tensor:
+        """wav (B, C, T) -> encoder latents z (B, D, ceil(T / hop)); for the VAE, its posterior mean."""
+        z = self.encoder(self._pad(wav))
+        return self.quantizer.level_latents(z)[0] if self.is_continuous else z
+
+    def decode_latents(self, z_q: torch.Tensor) -> torch.Tensor:
+        """z_q (B, D, F) -> wav (B, C, F * hop)."""
+        return self.decoder(z_q)
+
+    def encode(self, wav: torch.Tensor, num_codebooks: int | None = None) -> torch.Tensor:
+        """wav (B, C, T) -> codes (B, n, ceil(T / hop)) int64 (never updates codebooks)."""
+        with inference_cache():
+            return self.quantizer.encode(self.encoder(self._pad(wav)), num_codebooks)
+
+    def from_codes(self, codes: torch.Tensor) -> torch.Tensor:
+        """codes (B, K, F) -> z_q (B, D, F); K may be below num_codebooks."""
+        return self.quantizer.decode(codes)
+
+    def decode(self, codes: torch.Tensor) -> torch.Tensor:
+        """codes (B, K, F) -> wav (B, C, F * hop)."""
+        with inference_cache():
+            return self.decoder(self.from_codes(codes))
+
+    # ------------------------------------------------------------------ chunked inference
+    def context_frames(self) -> tuple[int, int]:
+        """Margins in frames (encode, decode) that make chunked results equal whole-signal results."""
+        return math.ceil(self.receptive_field / self.hop_length) + 1, self.decoder_receptive_field + 1
+
+    def encode_chunked(self, wav: torch.Tensor, num_codebooks: int | None = None, chunk_frames: int = 2048,
+                       progress=None) -> torch.Tensor:
+        """wav (B, C, T) -> codes (B, n, ceil(T / hop)) computed window by window (bounded memory).
+
+        Each chunk of `chunk_frames` frames is encoded with a margin of >= the receptive field on both sides
+        and only its central frames are kept, so the codes equal `encode(wav)`.
+        """
+        hop, (margin, _) = self.hop_length, self.context_frames()
+        wav = self._pad(wav)
+        frames = wav.shape[-1] // hop
+        out = []
+        for f0 in range(0, frames, chunk_frames):
+            f1 = min(frames, f0 + chunk_frames)
+            w0, w1 = max(0, f0 - margin), min(frames, f1 + margin)
+            codes = self.encode(wav[..., w0 * hop:w1 * hop], num_codebooks)
+            out.append(codes[..., f0 - w0:f1 - w0])
+            if progress is not None:
+                progress(f1 - f0)
+        return torch.cat(out, -1)
+
+    def decode_chunked(self, codes: torch.Tensor, chunk_frames: int = 2048, progress=None) -> torch.Tensor:
+        """codes (B, K, F) -> wav (B, C, F * hop), decoded window by window with receptive-field margins."""
+        hop, (_, margin) = self.hop_length, self.context_frames()
+        frames = codes.shape[-1]
+        out = []
+        for f0 in range(0, frames, chunk_frames):
+            f1 = min(frames, f0 + chunk_frames)
+            w0, w1 = max(0, f0 - margin), min(frames, f1 + margin)
+            wav = self.decode(codes[..., w0:w1])
+            out.append(wav[..., (f0 - w0) * hop:(f1 - w0) * hop])
+            if progress is not None:
+                progress(f1 - f0)
+        return torch.cat(out, -1)

@@ -1,0 +1,191 @@
+"""Vector quantizer with EMA codebooks, k-means init, dead-code reset and optional factorised L2-normalised codes.
+
+Written by hand because the codebook maths is this project's own (EMA/k-means/reset synchronised across DDP
+ranks, fp32 always). Codebook tensors are named `codebook` (a buffer with EMA, a Parameter with gradient updates).
+"""
+from __future__ import annotations
+
+import torch
+import torch.distributed as dist
+import torch.nn.functional as F
+from torch import nn
+
+from ...nn.layers import Conv1d
+from .base import Quantizer, QuantizerOutput
+
+
+def _ddp() -> bool:
+    return dist.is_available() and dist.is_initialized()
+
+
+def _rank() -> int:
+    return dist.get_rank() if _ddp() else 0
+
+
+def sq_distances(x: torch.Tensor, c: torch.Tensor) -> torch.Tensor:
+    """Squared L2 distances between rows: x (N, d), c (K, d) -> (N, K)."""
+    return x.pow(2).sum(1, keepdim=True) - 2 * x @ c.t() + c.pow(2).sum(1)[None]
+
+
+def kmeans(x: torch.Tensor, k: int, iters: int = 10) -> tuple[torch.Tensor, torch.Tensor]:
+    """Lloyd's k-means on x (N, d), vectorised: returns centroids (k, d) and cluster sizes (k,).
+
+    Centroids start at random rows of x (with replacement when N < k); empty clusters keep their centroid.
+    """
+    n = x.shape[0]
+    idx = torch.randperm(n, device=x.device)[:k] if n >= k else torch.randint(0, n, (k,), device=x.device)
+    cent = x[idx].clone()
+    counts = torch.zeros(k, device=x.device)
+    for _ in range(iters):
+        assign = sq_distances(x, cent).argmin(1)
+        counts = torch.bincount(assign, minlength=k).float()
+        sums = torch.zeros_like(cent).index_add_(0, assign, x)
+        cent = torch.where(counts[:, None] > 0, sums / counts.clamp(min=1)[:, None], cent)
+    return cent, counts
+
+
+class VectorQuantizer(Quantizer):
+    """One codebook of `codebook_size` vectors of `codebook_dim` (factorised if it differs from `dim`).
+
+    forward(z (B, dim, F)) -> QuantizerOutput(z_q (B, dim, F), codes (B, 1, F), losses, stats). Training updates
+    (EMA, k-means init, dead-code reset) happen only in train mode with `update_enabled`.
+    """
+
+    def __init__(self, dim: int, codebook_size: int = 1024, codebook_dim: int | None = None,
+                 l2_normalize: bool = False, ema: bool = True, decay: float = 0.99, kmeans_init: bool = True,
+                 kmeans_iters: int = 10, dead_threshold: float = 2.0, eps: float = 1e-5, name: str = "vq",
+                 level: int = 0):
+        super().__init__()
+        d = codebook_dim or dim
+        self.dim, self.code_dim, self.codebook_size, self.num_codebooks = dim, d, codebook_size, 1
+        self.l2_normalize, self.ema, self.decay, self.eps = l2_normalize, ema, decay, eps
+        self.kmeans_init, self.kmeans_iters, self.dead_threshold = kmeans_init, kmeans_iters, dead_threshold
+        self.name, self.level = name, level
+        self.update_enabled = True
+        factorised = d != dim
+        self.in_proj = Conv1d(dim, d, 1) if factorised else nn.Identity()
+        self.out_proj = Conv1d(d, dim, 1) if factorised else nn.Identity()
+        init = torch.randn(codebook_size, d)
+        if ema:
+            self.register_buffer("codebook", init)
+        else:
+            self.codebook = nn.Parameter(init)
+        self.register_buffer("ema_count", torch.ones(codebook_size))
+        self.register_buffer("ema_sum", init.clone())
+        self.register_buffer("initialized", torch.tensor(0.0 if kmeans_init else 1.0))
+
+    # ------------------------------------------------------------------ lookup
+    def nearest(self, flat: torch.Tensor) -> torch.Tensor:
+        """Indices (N,) of the nearest codes to flat (N, d); cosine similarity if l2_normalize."""
+        cb = self.codebook.detach().float()
+        if self.l2_normalize:
+            return (F.normalize(flat, dim=1) @ F.normalize(cb, dim=1).t()).argmax(1)
+        return sq_distances(flat, cb).argmin(1)
+
+    def lookup(self, idx: torch.Tensor) -> torch.Tensor:
+        """idx (B, F) -> code vectors (B, d, F)."""
+        return F.embedding(idx, self.codebook.float()).transpose(1, 2)
+
+    def _flat(self, z_e: torch.Tensor) -> torch.Tensor:
+        return z_e.transpose(1, 2).reshape(-1, z_e.shape[1])
+
+    # ------------------------------------------------------------------ training updates
+    @torch.no_grad()
+    def _init(self, flat: torch.Tensor) -> None:
+        cent, counts = kmeans(flat, self.codebook_size, self.kmeans_iters)
+        if _ddp():
+            dist.broadcast(cent, 0)
+            dist.broadcast(counts, 0)
+        self.codebook.data.copy_(cent)
+        self.ema_count.copy_(counts)
+        self.ema_sum.copy_(cent * counts[:, None])
+        self.initialized.fill_(1.0)
+
+    def spread(self, counts: torch.Tensor, sums: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        """Hook for neighbourhood updates (SOM): identity here. counts (K,), sums (K, d)."""
+        return counts, sums
+
+    @torch.no_grad()
+    def _update(self, flat: torch.Tensor, idx: torch.Tensor) -> None:
+        counts = torch.bincount(idx, minlength=self.codebook_size).float()
+        sums = torch.zeros_like(self.ema_sum).index_add_(0, idx, flat)
+        counts, sums = self.spread(counts, sums)
+        if _ddp():
+            dist.all_reduce(counts)
+            dist.all_reduce(sums)
+        self.ema_count.mul_(self.decay).add_(counts, alpha=1 - self.decay)
+        self.ema_sum.mul_(self.decay).add_(sums, alpha=1 - self.decay)
+        if self.ema:
+            n = self.ema_count.sum()
+            smoothed = (self.ema_count + self.eps) / (n + self.codebook_size * self.eps) * n
+            self.codebook.copy_(self.ema_sum / smoothed[:, None])
+        self._reset_dead(flat)
+
+    @torch.no_grad()
+    def _reset_dead(self, flat: torch.Tensor) -> None:
+        dead = self.ema_count < self.dead_threshold  # identical on all ranks (all-reduced statistics)
+        n_dead = int(dead.sum())
+        if n_dead == 0 or self.dead_threshold <= 0:
+            return
+        new = flat[torch.randint(0, flat.shape[0], (n_dead,), device=flat.device)].clone()
+        if _ddp():
+            dist.broadcast(new, 0)
+        self.codebook.data[dead] = new
+        self.ema_sum[dead] = new * self.dead_threshold
+        self.ema_count[dead] = self.dead_threshold
+
+    # ------------------------------------------------------------------ forward / codes
+    def quantize(self, z: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor, dict, dict]:
+        """z (B, dim, F) -> (z_q (B, dim, F) straight-through, idx (B, F), losses, stats); always fp32."""
+        with torch.autocast(device_type=z.device.type, enabled=False):
+            z = z.float()
+            z_e = self.in_proj(z)
+            flat = self._flat(z_e).detach()
+            train = self.training and self.update_enabled
+            if train and self.initialized.item() == 0:
+                self._init(flat)
+            idx_flat = self.nearest(flat)
+            idx = idx_flat.view(z_e.shape[0], z_e.shape[2])
+            q = self.lookup(idx)
+            if train:
+                self._update(flat, idx_flat)
+            p = f"{self.name}/"
+            losses = {p + "commitment": F.mse_loss(z_e, q.detach())}
+            losses[p + "codebook"] = (F.mse_loss(q, z_e.detach()) if not self.ema
+                                      else torch.zeros((), device=z.device))
+            z_q = self.out_proj(z_e + (q - z_e).detach())
+            with torch.no_grad():
+                counts = torch.bincount(idx_flat, minlength=self.codebook_size).float()
+                prob = counts / counts.sum().clamp(min=1)
+                ent = -(prob * prob.clamp(min=1e-10).log()).sum()
+                sfx = f"_l{self.level}"
+                stats = {p + "usage" + sfx: (counts > 0).float().mean(), p + "perplexity" + sfx: ent.exp(),
+                         p + "dead_fraction" + sfx: (self.ema_count < self.dead_threshold).float().mean()}
+        return z_q, idx, losses, stats
+
+    def forward(self, z: torch.Tensor, num_codebooks: int | None = None) -> QuantizerOutput:
+        z_q, idx, losses, stats = self.quantize(z)
+        return QuantizerOutput(z_q, idx[:, None], losses, stats)
+
+    def encode(self, z: torch.Tensor, num_codebooks: int | None = None) -> torch.Tensor:
+        with torch.autocast(device_type=z.device.type, enabled=False):
+            z_e = self.in_proj(z.float())
+            idx = self.nearest(self._flat(z_e)).view(z_e.shape[0], z_e.shape[2])
+        return idx[:, None]
+
+    def decode(self, codes: torch.Tensor) -> torch.Tensor:
+        """codes (B, 1, F) or (B, F) -> (B, dim, F)."""
+        idx = codes[:, 0] if codes.dim() == 3 else codes
+        with torch.autocast(device_type=codes.device.type, enabled=False):
+            return self.out_proj(self.lookup(idx.long()))
+
+    def level_latents(self, z: torch.Tensor, num_codebooks: int | None = None) -> list[torch.Tensor]:
+        with torch.autocast(device_type=z.device.type, enabled=False):
+            z_e = self.in_proj(z.float())
+            return [self.requantize(0, z_e)]
+
+    def requantize(self, level: int, v: torch.Tensor) -> torch.Tensor:
+        v = v.float()
+        idx = self.nearest(self._flat(v.detach())).view(v.shape[0], v.shape[2])
+        q = self.lookup(idx)
+        return v + (q - v).detach()

@@ -1,0 +1,167 @@
+"""SoundFont renderer: a MIDI file (mido) or a Song -> clean per-stem audio through a General MIDI .sf2.
+
+Uses tinysoundfont (a maintained binding of TinySoundFont) for synthesis; mapping programs to stems the Slakh way:
+piano 0-7, guitar 24-31, bass 32-39, channel 10 drums, everything else 'other'. Stems are (time,) float32.
+"""
+from __future__ import annotations
+
+import functools
+from pathlib import Path
+
+import numpy as np
+
+from ..errors import InputError
+
+CLASSES = ("bass", "drums", "guitar", "piano", "other")
+
+
+def stem_of_program(program: int, is_drum: bool = False) -> str:
+    """Slakh class of a General MIDI program (0-based): piano 0-7, guitar 24-31, bass 32-39, else 'other'."""
+    if is_drum:
+        return "drums"
+    if 0 <= program <= 7:
+        return "piano"
+    if 24 <= program <= 31:
+        return "guitar"
+    if 32 <= program <= 39:
+        return "bass"
+    return "other"
+
+
+def load_midi(path):
+    """Read a MIDI file with mido; InputError naming the file if it is missing or not MIDI."""
+    import mido
+    path = Path(path)
+    if not path.exists():
+        raise InputError(f"{path}: no such MIDI file")
+    if path.stat().st_size == 0:
+        raise InputError(f"{path}: empty MIDI file")
+    try:
+        return mido.MidiFile(str(path))
+    except Exception as e:
+        raise InputError(f"{path}: not a readable MIDI file ({str(e).splitlines()[0] if str(e) else type(e).__name__})") from None
+
+
+def midi_events(midi) -> tuple[list[tuple], float, dict]:
+    """Flatten a mido.MidiFile into timed events tagged with their stem class.
+
+    Returns (events, length_s, programs) where events are (time_s, order, stem, kind, channel, a, b) with kind in
+    {'on', 'off', 'cc', 'bend'} and programs maps stem -> sorted list of programs seen for it.
+    """
+    t = 0.0
+    program = {ch: 0 for ch in range(16)}
+    sounding: dict = {}          # (ch, note) -> stem of the note-on, so its note-off goes to the same stem
+    events, programs = [], {}
+    for order, msg in enumerate(midi):   # iterating a MidiFile yields messages with delta time in seconds
+        t += msg.time
+        if msg.is_meta or not hasattr(msg, "channel"):
+            continue
+        ch = msg.channel
+        if msg.type == "program_change":
+            program[ch] = msg.program
+        elif msg.type == "note_on" and msg.velocity > 0:
+            stem = stem_of_program(program[ch], ch == 9)
+            sounding[(ch, msg.note)] = stem
+            programs.setdefault(stem, set()).add(program[ch])
+            events.append((t, order, stem, "on", ch, msg.note, msg.velocity, program[ch]))
+        elif msg.type in ("note_off", "note_on"):
+            stem = sounding.pop((ch, msg.note), None)
+            if stem is not None:
+                events.append((t, order, stem, "off", ch, msg.note, 0, program[ch]))
+        elif msg.type == "control_change":
+            for stem in CLASSES:  # controllers (volume, sustain...) apply to whatever that channel plays
+                events.append((t, order, stem, "cc", ch, msg.control, msg.value, program[ch]))
+        elif msg.type == "pitchwheel":
+            for stem in CLASSES:
+                events.append((t, order, stem, "bend", ch, msg.pitch + 8192, 0, program[ch]))
+    programs = {k: sorted(v) for k, v in programs.items()}
+    return events, t, programs
+
+
+def _synth(soundfont, sr: int):
+    """(Synth, sfid) for a SoundFont, loaded once per process and file version (InputError if unusable)."""
+    try:
+        import tinysoundfont
+    except ImportError:
+        raise InputError("the SoundFont renderer needs tinysoundfont: pip install tinysoundfont --no-deps") from None
+    path = Path(soundfont)
+    if not path.exists():
+        raise InputError(f"{path}: no such SoundFont file")
+    if path.is_dir() or path.stat().st_size == 0:
+        raise InputError(f"{path}: not a SoundFont file")
+    st = path.stat()
+    return _load_synth(str(path.resolve()), st.st_mtime_ns, st.st_size, sr)
+
+
+@functools.lru_cache(maxsize=2)
+def _load_synth(path: str, mtime: int, size: int, sr: int):
+    import tinysoundfont
+    synth = tinysoundfont.Synth(samplerate=sr, gain=-6.0)
+    try:
+        sfid = synth.sfload(path)
+    except Exception as e:
+        raise InputError(f"{path}: not a readable SoundFont (.sf2) file ({str(e).splitlines()[0] if str(e) else type(e).__name__})") from None
+    return synth, sfid
+
+
+def _select(synth, sfid, ch: int, program: int) -> None:
+    try:
+        if ch == 9:
+            synth.program_select(ch, sfid, 128, 0, True)
+        else:
+            synth.program_select(ch, sfid, 0, program)
+    except Exception:   # preset missing from this SoundFont: fall back to the first of its family
+        try:
+            synth.program_select(ch, sfid, 0, program - program % 8)
+        except Exception:
+            synth.program_select(ch, sfid, 0, 0)
+
+
+def render_midi(midi, soundfont, sr: int = 22050, tail: float = 1.0, stems=None) -> dict[str, np.ndarray]:
+    """Render a mido.MidiFile, a MIDI path or a Song through `soundfont` into {stem: float32 (time,)} at `sr`.
+
+    Each stem class is rendered on its own (a fresh synthesiser state), so stems are clean; only classes that
+    have notes are returned. All stems share one length: the MIDI length plus `tail` seconds.
+    """
+    if hasattr(midi, "to_mido"):
+        midi = midi.to_mido()
+    elif isinstance(midi, (str, Path)):
+        midi = load_midi(midi)
+    events, length, _ = midi_events(midi)
+    n_total = int(round((length + tail) * sr))
+    synth, sfid = _synth(soundfont, sr)
+    present = sorted({e[2] for e in events if e[3] == "on"}, key=CLASSES.index)
+    out = {}
+    for stem in present if stems is None else [s for s in present if s in stems]:
+        synth.sounds_off()
+        flush = np.zeros(2 * 4096, dtype=np.float32)
+        for _ in range(int(5 * sr / 4096) + 1):   # let the previous stem's voices die out completely
+            synth.generate(4096, memoryview(flush).cast("B"))
+            if not flush.any():
+                break
+        for ch in range(16):
+            synth.pitchbend(ch, 8192)
+            for cc, val in ((7, 100), (11, 127), (64, 0), (10, 64)):
+                synth.control_change(ch, cc, val)
+        buf = np.zeros(2 * n_total, dtype=np.float32)
+        pos, current = 0, {}
+        for t, _, s, kind, ch, a, b, prog in sorted((e for e in events if e[2] == stem), key=lambda e: (e[0], e[1])):
+            target = min(n_total, int(round(t * sr)))
+            if target > pos:
+                synth.generate(target - pos, memoryview(buf)[2 * pos:2 * target].cast("B"))
+                pos = target
+            if kind == "on":
+                if current.get(ch) != prog:
+                    _select(synth, sfid, ch, prog)
+                    current[ch] = prog
+                synth.noteon(ch, a, b)
+            elif kind == "off":
+                synth.noteoff(ch, a)
+            elif kind == "cc":
+                synth.control_change(ch, a, b)
+            elif kind == "bend":
+                synth.pitchbend(ch, a)
+        if pos < n_total:
+            synth.generate(n_total - pos, memoryview(buf)[2 * pos:].cast("B"))
+        out[stem] = buf.reshape(-1, 2).mean(axis=1).astype(np.float32)
+    return out

@@ -1,0 +1,42 @@
+"""Names of the shipped models and how to resolve a name or a path into a model file.
+
+Shipped files live next to this module (`<name>_default.safetensors`); a missing one is a ModelFileError
+that says how to train it.
+"""
+from __future__ import annotations
+
+from pathlib import Path
+
+from ..errors import ModelFileError
+
+HERE = Path(__file__).resolve().parent
+SHIPPED = {
+    "codec": ("codec_default.safetensors", "latentmix train codec --config cpu_small --out runs/codec && "
+                                           "cp runs/codec/model.safetensors src/latentmix/pretrained/codec_default.safetensors"),
+}
+
+
+def default_codec_path() -> Path:
+    return HERE / SHIPPED["codec"][0]
+
+
+def list_models() -> dict[str, Path]:
+    """{kind: path} of the shipped models that exist in this installation."""
+    return {k: HERE / f for k, (f, _) in SHIPPED.items() if (HERE / f).exists()}
+
+
+def resolve_model(name_or_path, kind: str) -> Path:
+    """A model file path from None/"default" (the shipped model of `kind`), a shipped name or a file path."""
+    if name_or_path in (None, "", "default", kind):
+        if kind not in SHIPPED:
+            raise ModelFileError(f"no shipped '{kind}' model; pass a model file with --model")
+        fname, how = SHIPPED[kind]
+        p = HERE / fname
+        if not p.exists():
+            raise ModelFileError(f"{p}: the default {kind} model is not installed; train it with: {how} "
+                                 f"(or pass --model PATH)")
+        return p
+    p = Path(name_or_path)
+    if not p.exists():
+        raise ModelFileError(f"{p}: no such model file")
+    return p

@@ -1,0 +1,179 @@
+"""Band-split spectrogram-mask separator (arch 'spec'): the design that wins on 2 CPU cores.
+
+Why this design: a mask over the mixture STFT only has to *choose* energy, not synthesise a waveform, so a small
+network gets within reach of the ideal-ratio-mask ceiling; the band split (BSRNN-style, Luo & Yu 2023) turns
+513 bins into ~24 band tokens per frame so the sequence models stay cheap (~1-2 GFLOP per audio second); masks are
+a softmax over the 4 stems, so the estimates sum exactly to the mixture (the MSDM mixture is a sum).
+
+mixture (B, 1, T) -> STFT (B, F, N) -> log|X| per band -> band tokens (B, K, N, C) -> [time model over N per
+band, bidirectional GRU over K per frame] x layers -> per-band mask head -> softmax over stems (B, 4, F, N)
+-> masks * X -> iSTFT -> stems (B, 4, T).
+"""
+from __future__ import annotations
+
+import math
+
+import torch
+import torch.nn as nn
+import torch.nn.functional as F
+
+from ... import SAMPLE_RATE, STEMS
+from ...errors import ConfigError
+from .base import SeparatorBase, ispec, spec
+
+# (upper edge in Hz, band width in Hz): narrow bands where the bass and the harmonics live, wide ones above.
+DEFAULT_BAND_PLAN = [[1000, 125], [4000, 375], [8000, 1000], [11025, 1525]]
+
+
+def band_edges(n_fft: int, sr: int, plan) -> list[int]:
+    """Bin edges [0, e1, ..., F] partitioning the n_fft//2+1 bins into bands following `plan` (Hz, width)."""
+    n_bins = n_fft // 2 + 1
+    hz_per_bin = sr / n_fft
+    edges, lo = [0], 0.0
+    for hi, width in plan:
+        while lo + 1e-6 < hi:
+            lo = min(lo + width, hi)
+            b = min(n_bins, int(round(lo / hz_per_bin)))
+            if b > edges[-1]:
+                edges.append(b)
+    if edges[-1] < n_bins:
+        if n_bins - edges[-1] < 4 and len(edges) > 1:
+            edges[-1] = n_bins
+        else:
+            edges.append(n_bins)
+    return edges
+
+
+class BandLinear(nn.Module):
+    """One linear map per band, batched: (B, K, N, i) -> (B, K, N, o) with weights (K, i, o)."""
+
+    def __init__(self, bands: int, d_in: int, d_out: int):
+        super().__init__()
+        self.weight = nn.Parameter(torch.randn(bands, d_in, d_out) / math.sqrt(d_in))
+        self.bias = nn.Parameter(torch.zeros(bands, 1, d_out))
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return torch.einsum("bkni,kio->bkno", x, self.weight) + self.bias
+
+
+class TimeConv(nn.Module):
+    """Residual dilated depthwise-separable conv stack over frames, shared by all bands: (M, C, N) -> (M, C, N)."""
+
+    def __init__(self, channels: int, dilations=(1, 2, 4, 8), kernel: int = 3):
+        super().__init__()
+        self.blocks = nn.ModuleList()
+        for d in dilations:
+            self.blocks.append(nn.Sequential(
+                nn.GroupNorm(1, channels),
+                nn.Conv1d(channels, channels, kernel, dilation=d, padding=d * (kernel - 1) // 2, groups=channels),
+                nn.Conv1d(channels, 2 * channels, 1), nn.GELU(), nn.Conv1d(2 * channels, channels, 1)))
+
+    def forward(self, x):
+        for b in self.blocks:
+            x = x + b(x)
+        return x
+
+
+class RNNAxis(nn.Module):
+    """Residual bidirectional GRU along one axis of (M, L, C) sequences: LayerNorm -> BiGRU -> Linear."""
+
+    def __init__(self, channels: int, hidden: int):
+        super().__init__()
+        self.norm = nn.LayerNorm(channels)
+        self.rnn = nn.GRU(channels, hidden, batch_first=True, bidirectional=True)
+        self.proj = nn.Linear(2 * hidden, channels)
+
+    def forward(self, x):
+        return x + self.proj(self.rnn(self.norm(x))[0])
+
+
+class SpecSeparator(nn.Module, SeparatorBase):
+    """Band-split mask separator. forward(mix (B, 1, T)) -> (stems (B, S, T), aux); see the module docstring.
+
+    time_model: 'gru' (BiGRU over frames per band, the BSRNN choice) or 'conv' (dilated conv stack, cheaper).
+    mask: 'softmax' (real masks summing to 1 over stems) or 'complex' (complex masks made mixture-consistent by
+    adding (1 - sum_s M_s) / S to each, so the estimates still sum to the mixture).
+    """
+
+    def __init__(self, arch: str = "spec", n_fft: int = 1024, hop: int = 256, channels: int = 48,
+                 hidden: int = 48, layers: int = 3, time_model: str = "gru", mask: str = "softmax",
+                 band_plan=None, stems=STEMS, sample_rate: int = SAMPLE_RATE, segment_seconds: float = 6.0,
+                 loss: dict | None = None):
+        super().__init__()
+        if arch != "spec":
+            raise ConfigError(f"SpecSeparator got arch '{arch}'")
+        if time_model not in ("gru", "conv") or mask not in ("softmax", "complex"):
+            raise ConfigError(f"spec separator: time_model must be gru|conv and mask softmax|complex, "
+                              f"got {time_model}/{mask}")
+        band_plan = band_plan or DEFAULT_BAND_PLAN
+        self.config = dict(arch=arch, n_fft=n_fft, hop=hop, channels=channels, hidden=hidden, layers=layers,
+                           time_model=time_model, mask=mask, band_plan=band_plan, stems=list(stems),
+                           sample_rate=sample_rate, segment_seconds=segment_seconds,
+                           loss=loss or {"wave_l1": 1.0, "mrstft": 1.0, "sisdr": 0.0})
+        self.n_fft, self.hop, self.n_stems = n_fft, hop, len(stems)
+        self.hop_multiple = hop
+        edges = band_edges(n_fft, sample_rate, band_plan)
+        widths = [b - a for a, b in zip(edges[:-1], edges[1:])]
+        K, W = len(widths), max(widths)
+        self.n_bands, self.max_width = K, W
+        # gather index (K, W) into the bin axis, padded entries point at bin 0 and are masked out
+        idx = torch.zeros(K, W, dtype=torch.long)
+        valid = torch.zeros(K, W)
+        for k, (a, w) in enumerate(zip(edges[:-1], widths)):
+            idx[k, :w] = torch.arange(a, a + w)
+            valid[k, :w] = 1
+        self.register_buffer("band_index", idx, persistent=False)
+        self.register_buffer("band_valid", valid, persistent=False)
+        self.n_bins = n_fft // 2 + 1
+        n_mask = 2 if mask == "complex" else 1
+        self.n_mask = n_mask
+        self.inp = BandLinear(K, W, channels)
+        self.inp_norm = nn.LayerNorm(channels)
+        self.time = nn.ModuleList()
+        self.band = nn.ModuleList()
+        for _ in range(layers):
+            self.time.append(RNNAxis(channels, hidden) if time_model == "gru" else TimeConv(channels))
+            self.band.append(RNNAxis(channels, hidden))
+        self.head_norm = nn.LayerNorm(channels)
+        self.head1 = BandLinear(K, channels, 2 * channels)
+        self.head2 = BandLinear(K, 2 * channels, self.n_stems * n_mask * W)
+
+    def _bands(self, feat: torch.Tensor) -> torch.Tensor:
+        """(B, F, N) -> (B, K, N, W) with padded bins zeroed."""
+        g = feat[:, self.band_index.reshape(-1)]                        # (B, K*W, N)
+        g = g.reshape(feat.shape[0], self.n_bands, self.max_width, -1) * self.band_valid[None, :, :, None]
+        return g.transpose(2, 3)
+
+    def _unbands(self, x: torch.Tensor) -> torch.Tensor:
+        """(B, K, N, W, E) -> (B, E, F, N): scatter the valid band bins back to the frequency axis."""
+        B, K, N, W, E = x.shape
+        x = x.permute(0, 4, 1, 3, 2)                                     # (B, E, K, W, N)
+        sel = self.band_valid.reshape(-1).bool()
+        x = x.reshape(B, E, K * W, N)[:, :, sel]                         # bands are contiguous and ordered
+        return x
+
+    def forward(self, mix: torch.Tensor, targets: torch.Tensor | None = None):
+        """mix (B, 1, T) -> stems (B, S, T), aux {"losses": {}, "stats": {}}; any T (padded internally)."""
+        B, _, T = mix.shape
+        X = spec(mix[:, 0], self.n_fft, self.hop)                       # (B, F, N) complex
+        feat = torch.log(X.abs() + 1e-4)
+        x = self.inp_norm(self.inp(self._bands(feat)))                  # (B, K, N, C)
+        _, K, N, C = x.shape
+        for tm, bm in zip(self.time, self.band):
+            if isinstance(tm, RNNAxis):
+                x = tm(x.reshape(B * K, N, C)).reshape(B, K, N, C)
+            else:
+                x = tm(x.reshape(B * K, N, C).transpose(1, 2)).transpose(1, 2).reshape(B, K, N, C)
+            x = bm(x.transpose(1, 2).reshape(B * N, K, C)).reshape(B, N, K, C).transpose(1, 2)
+        h = torch.tanh(self.head1(self.head_norm(x)))
+        m = self.head2(h).reshape(B, K, N, self.max_width, self.n_stems * self.n_mask)
+        m = self._unbands(m).reshape(B, self.n_stems, self.n_mask, self.n_bins, N)
+        if self.n_mask == 1:
+            masks = torch.softmax(m[:, :, 0], dim=1)                     # (B, S, F, N), sums to 1
+            Y = masks * X[:, None]
+        else:
+            cm = torch.complex(m[:, :, 0], m[:, :, 1])
+            cm = cm + (1 - cm.sum(1, keepdim=True)) / self.n_stems      # mixture consistency
+            Y = cm * X[:, None]
+        y = ispec(Y, T, self.n_fft, self.hop)                             # (B, S, T)
+        return y, {"losses": {}, "stats": {}}

@@ -1,0 +1,69 @@
+"""The 'supervised' separation method: a trained separator file run chunk by chunk on long audio.
+
+Registers itself with the method registry on import; `build_separator` / `load_separator` live in
+separation.models and are re-exported here (see that package for the three architectures).
+"""
+from __future__ import annotations
+
+from pathlib import Path
+
+import torch
+
+from ..errors import ModelFileError
+from .models import ARCHS, build_separator, load_separator
+from .stitch import apply_chunked
+
+
+def default_separator_path() -> Path:
+    """The shipped default separator: latentmix/pretrained/separator_default.safetensors."""
+    return Path(__file__).resolve().parent.parent / "pretrained" / "separator_default.safetensors"
+
+
+class SupervisedSeparator:
+    """A trained separator as a method: separate(mix (n, 1, T), refs=None) -> (n, 4, T) on the input's device.
+
+    Long inputs are cut into `segment_seconds` chunks (the model's config by default) with `overlap` and
+    cross-faded by stitch.apply_chunked, under torch.inference_mode.
+    """
+
+    name = "supervised"
+    needs_references = False
+
+    def __init__(self, model=None, device: str = "cpu", segment_seconds: float | None = None,
+                 overlap: float = 0.25, batch_size: int = 1, **_ignored):
+        path = Path(model) if model is not None else default_separator_path()
+        if model is None and not path.exists():
+            raise ModelFileError(f"{path}: no shipped separator in this build; train one with "
+                                 f"`latentmix train separator` and pass --model RUN/model.safetensors")
+        self.path = path
+        self.device = torch.device(device)
+        self.model = load_separator(path, device=self.device)
+        self.stems = self.model.stems
+        seg = float(segment_seconds or self.model.config.get("segment_seconds", 6.0))
+        self.segment_seconds = seg
+        m = self.model.hop_multiple
+        self.segment = max(m, int(round(seg * self.model.sample_rate)) // m * m)
+        self.overlap, self.batch_size = float(overlap), int(batch_size)
+
+    def _run(self, x: torch.Tensor) -> torch.Tensor:
+        return self.model(x)[0]
+
+    def separate(self, mix: torch.Tensor, refs: torch.Tensor | None = None) -> torch.Tensor:
+        dev = mix.device
+        with torch.inference_mode():
+            y = apply_chunked(self._run, mix.to(self.device).float(), self.segment, self.overlap,
+                              num_outputs=len(self.stems), batch_size=self.batch_size)
+        return y.to(dev)
+
+
+def _register() -> None:
+    try:
+        from .registry import register_method
+    except ImportError:          # the registry is optional for users of the models alone
+        return
+    register_method("supervised", SupervisedSeparator)
+
+
+_register()
+
+__all__ = ["ARCHS", "SupervisedSeparator", "build_separator", "default_separator_path", "load_separator"]

@@ -1,0 +1,12 @@
+"""Shared pytest fixtures: a tiny synthetic MSDM dataset built once per session through the Python API."""
+from __future__ import annotations
+
+import pytest
+
+
+@pytest.fixture(scope="session")
+def tiny_dataset(tmp_path_factory):
+    """Root Path of a 6-track x 4 s MSDM dataset (train 4, validation 1, test 1), seed 0, 22050 Hz float WAVs."""
+    from latentmix.data.build import synth_dataset
+    root = tmp_path_factory.mktemp("tiny_dataset")
+    return synth_dataset(root, tracks=6, seconds=4.0, seed=0, progress=False)

@@ -1,0 +1,162 @@
+"""Loaders on fixtures in the exact Slakh2100 and MSDM layouts, plain folders, windows, augmentation, chunks."""
+import numpy as np
+import pytest
+import soundfile as sf
+import torch
+import yaml
+
+from latentmix.data import augment
+from latentmix.data.chunks import eval_chunks, load_chunk, load_chunks, save_chunks
+from latentmix.data.datasets import MissingStemError, StemWindows, detect_layout, list_tracks, load_track
+from latentmix.errors import InputError
+
+SR = 22050
+
+
+def _tone(f, seconds=1.0, sr=SR, amp=0.2):
+    t = np.arange(int(seconds * sr)) / sr
+    return (amp * np.sin(2 * np.pi * f * t)).astype(np.float32)
+
+
+@pytest.fixture
+def slakh(tmp_path):
+    """Slakh2100 layout: Track00001/{metadata.yaml, mix.flac, stems/S0N.flac}; two Guitar stems, one unrendered
+    Piano stem (so piano is missing), a Strings stem (-> other), drums by is_drum."""
+    tr = tmp_path / "slakh" / "train" / "Track00001"
+    (tr / "stems").mkdir(parents=True)
+    stems = {
+        "S00": dict(inst_class="Guitar", program_num=25, is_drum=False, audio_rendered=True, f=220.0),
+        "S01": dict(inst_class="Guitar", program_num=29, is_drum=False, audio_rendered=True, f=330.0),
+        "S02": dict(inst_class="Bass", program_num=33, is_drum=False, audio_rendered=True, f=55.0),
+        "S03": dict(inst_class="Drums", program_num=0, is_drum=True, audio_rendered=True, f=1000.0),
+        "S04": dict(inst_class="Strings", program_num=48, is_drum=False, audio_rendered=True, f=440.0),
+        "S05": dict(inst_class="Piano", program_num=0, is_drum=False, audio_rendered=False, f=0.0),
+    }
+    meta = {"UUID": "abc", "audio_dir": "stems", "midi_dir": "MIDI", "normalization_factor": -13.0,
+            "overall_gain": 0.5, "target_peak": -1.0, "stems": {}}
+    for sid, d in stems.items():
+        meta["stems"][sid] = {"audio_rendered": d["audio_rendered"], "inst_class": d["inst_class"],
+                              "integrated_loudness": -20.0, "is_drum": d["is_drum"], "midi_program_name": "x",
+                              "plugin_name": "y.nkm", "program_num": d["program_num"]}
+        if d["audio_rendered"]:
+            sf.write(tr / "stems" / f"{sid}.flac", _tone(d["f"], sr=44100), 44100)
+    (tr / "metadata.yaml").write_text(yaml.safe_dump(meta))
+    sf.write(tr / "mix.flac", _tone(100, sr=44100), 44100)
+    return tmp_path / "slakh", stems
+
+
+def test_slakh_layout(slakh):
+    root, stems = slakh
+    assert detect_layout(root) == "slakh"
+    tracks = list_tracks(root, "train")
+    assert [t.name for t in tracks] == ["Track00001"]
+    x = load_track(tracks[0])
+    assert x.shape == (4, SR) and x.dtype == torch.float32
+    ref_gtr = _tone(220.0) + _tone(330.0)
+    assert np.allclose(x[2, 1000:-1000].numpy(), ref_gtr[1000:-1000], atol=5e-3)   # two guitars summed
+    assert np.allclose(x[0, 1000:-1000].numpy(), _tone(55.0)[1000:-1000], atol=5e-3)
+    assert float(x[3].abs().max()) == 0.0                                         # unrendered piano -> zeros
+    y = load_track(tracks[0], stems=("bass", "drums", "guitar", "piano", "other"))
+    assert y.shape == (5, SR) and np.allclose(y[4, 1000:-1000].numpy(), _tone(440.0)[1000:-1000], atol=5e-3)
+    with pytest.raises(MissingStemError, match="piano"):
+        load_track(tracks[0], missing="skip")
+
+
+def test_msdm_layout_stereo_44k_and_missing(tmp_path):
+    tr = tmp_path / "msdm" / "test" / "Track01501"
+    tr.mkdir(parents=True)
+    stereo = np.stack([_tone(110, sr=44100), _tone(110, sr=44100)], 1)
+    sf.write(tr / "bass.wav", stereo, 44100)
+    sf.write(tr / "drums.wav", _tone(1000), SR)
+    sf.write(tr / "guitar.wav", _tone(330), SR, subtype="FLOAT")
+    assert detect_layout(tmp_path / "msdm") == "msdm"
+    x = load_track(list_tracks(tmp_path / "msdm", "test")[0])
+    assert x.shape == (4, SR)                                   # 44.1 kHz stereo came back mono 22050
+    assert np.allclose(x[0, 1000:-1000].numpy(), _tone(110)[1000:-1000], atol=5e-3)
+    assert float(x[3].abs().max()) == 0.0                       # missing piano -> zeros
+    assert load_track(tr, sr=16000).shape == (4, 16000)
+    with pytest.raises(MissingStemError):
+        load_track(tr, missing="skip")
+
+
+def test_plain_folder_layout(tmp_path):
+    song = tmp_path / "songs" / "my song"
+    song.mkdir(parents=True)
+    sf.write(song / "Bass.wav", _tone(55), SR)
+    sf.write(song / "drums.flac", _tone(1000), SR)
+    sf.write(song / "vocals.wav", _tone(440), SR)
+    sf.write(song / "keys.wav", _tone(262), SR)
+    assert detect_layout(tmp_path / "songs") == "folder"
+    x = load_track(list_tracks(tmp_path / "songs")[0], stems=("bass", "drums", "guitar", "piano", "other"))
+    assert x.shape == (5, SR) and float(x[2].abs().max()) == 0.0 and float(x[4].abs().max()) > 0.1
+    assert float(x[3].abs().max()) > 0.1
+
+
+def test_bad_inputs(tmp_path):
+    with pytest.raises(InputError, match="nowhere"):
+        list_tracks(tmp_path / "nowhere")
+    (tmp_path / "empty").mkdir()
+    with pytest.raises(InputError, match="empty"):
+        list_tracks(tmp_path / "empty")
+    tr = tmp_path / "bad" / "train" / "Track00000"
+    tr.mkdir(parents=True)
+    (tr / "bass.wav").write_bytes(b"RIFF....WAVEjunkjunkjunk")
+    with pytest.raises(InputError, match="bass.wav"):
+        load_track(tr)
+    with pytest.raises(InputError, match="validation"):
+        list_tracks(tmp_path / "bad", "validation")
+
+
+def test_tiny_dataset_loads(tiny_dataset):
+    assert detect_layout(tiny_dataset) == "msdm"
+    assert len(list_tracks(tiny_dataset, "train")) == 4 and len(list_tracks(tiny_dataset)) == 6
+    x = load_track(list_tracks(tiny_dataset, "validation")[0])
+    assert x.shape == (4, 4 * SR) and x.abs().max() > 0
+
+
+def test_stem_windows(tiny_dataset):
+    ds = StemWindows(tiny_dataset, "train", seconds=1.0, seed=3, remix_p=0.5)
+    assert len(ds) == 16
+    a = ds[5]
+    assert a.shape == (4, SR) and a.dtype == torch.float32
+    assert torch.equal(a, StemWindows(tiny_dataset, "train", seconds=1.0, seed=3, remix_p=0.5)[5])
+    assert not torch.equal(a, ds[6])
+    assert not torch.equal(a, StemWindows(tiny_dataset, "train", seconds=1.0, seed=4, remix_p=0.5)[5])
+    plain = StemWindows(tiny_dataset, "train", seconds=1.0, seed=0, gain_db=(0, 0), shift=False, length=3)
+    track = load_track(plain.tracks[0])
+    item = plain[0]
+    # without augmentation, an item is an exact excerpt of one track
+    found = any(torch.equal(item, load_track(t)[:, s:s + SR]) for t in plain.tracks
+                for s in range(0, 3 * SR + 1) if torch.equal(item[0, :4], load_track(t)[0, s:s + 4]))
+    assert found and track.shape[0] == 4
+    loader = torch.utils.data.DataLoader(ds, batch_size=4)
+    assert next(iter(loader)).shape == (4, 4, SR)
+    with pytest.raises(IndexError):
+        ds[len(ds)]
+
+
+def test_augment():
+    g = torch.Generator().manual_seed(0)
+    x = torch.ones(2, 4, 100)
+    y = augment.random_gain(x, (-6, 0), generator=g)
+    assert y.shape == x.shape and (y <= 1.0001).all() and (y >= 10 ** (-6 / 20) - 1e-4).all()
+    ramp = torch.arange(120.).repeat(4, 1)
+    s = augment.shift(ramp, 100, generator=g)
+    assert s.shape == (4, 100) and all(torch.equal(r, torch.arange(r[0], r[0] + 100)) for r in s)
+    b = torch.arange(8.).view(8, 1, 1).repeat(1, 4, 10)
+    m = augment.remix(b, p=1.0, generator=g)
+    assert sorted(m[:, 0, 0].tolist()) == list(range(8)) and not torch.equal(m, b)
+
+
+def test_eval_chunks(tiny_dataset, tmp_path):
+    chunks = eval_chunks(tiny_dataset, "test", seconds=1.5, hop=1.0)
+    assert chunks == eval_chunks(tiny_dataset, "test", seconds=1.5, hop=1.0)
+    assert [c["start"] for c in chunks] == [0, SR, 2 * SR, 4 * SR - int(1.5 * SR)]
+    assert all(c["length"] == int(1.5 * SR) and c["track"] == "test/Track00005" for c in chunks)
+    save_chunks(tmp_path / "c.json", chunks, seconds=1.5)
+    back, sr = load_chunks(tmp_path / "c.json")
+    assert back == chunks and sr == SR
+    assert load_chunk(tiny_dataset, chunks[-1]).shape == (4, int(1.5 * SR))
+    (tmp_path / "bad.json").write_text("{")
+    with pytest.raises(InputError, match="bad.json"):
+        load_chunks(tmp_path / "bad.json")
