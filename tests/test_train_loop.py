@@ -131,3 +131,22 @@ def test_cli_help_and_missing_data(tmp_path, capsys):
                          "--out", str(tmp_path / "run"), "--steps", "3"])
     with pytest.raises(InputError, match="no such data folder"):
         args.func(args)
+
+
+def test_cli_trains_with_defaults_settable(tmp_path, monkeypatch):
+    from latentmix.train import loop
+    monkeypatch.setitem(loop.TASKS, "codec", "_toy_task:ToyTask")
+    cfg = tmp_path / "toy.yaml"
+    cfg.write_text(yaml.safe_dump({"model": {"dim": 8, "hidden": 16, "out": 4}, "train": {"batch_size": 4}}))
+    p = _cli_parser()
+    base = ["train", "codec", "--config", str(cfg), "--data", str(tmp_path), "--out", str(tmp_path / "run"),
+            "--set", "train.val_items=4", "--set", "train.tensorboard=false", "--steps", "3", "--quiet"]
+    args = p.parse_args(base)
+    assert args.func(args) == 0
+    saved = yaml.safe_load((tmp_path / "run" / "config.yaml").read_text())
+    assert saved["train"]["val_items"] == 4 and saved["train"]["steps"] == 3 and saved["train"]["lr"] == 3e-4
+    prov = read_header(tmp_path / "run" / "model.safetensors")["provenance"]
+    assert prov["config_name"] == "toy" and prov["steps"] == 3
+    args = p.parse_args(base[:-3] + ["--steps", "5", "--quiet", "--resume"])
+    assert args.func(args) == 0
+    assert read_header(tmp_path / "run" / "model.safetensors")["provenance"]["steps"] == 5

@@ -47,12 +47,14 @@ def register(subparsers) -> None:
 def run(args) -> int:
     import signal
 
-    from ..config import load_config
-    from ..train.loop import resolve_task, train
+    from ..config import apply_overrides, load_config
+    from ..train.loop import DEFAULTS, resolve_task, train
 
     group = "codec" if args.task == "codec" else "separator"
-    config = load_config(args.config, group, args.overrides)
-    config.setdefault("train", {})
+    config = load_config(args.config, group)
+    # every loop setting is written out (the saved config.yaml is the resolved one) and settable with --set
+    config["train"] = {**DEFAULTS, **(config.get("train") or {})}
+    config = apply_overrides(config, args.overrides)
     if args.steps is not None:
         if args.steps < 1:
             raise InputError(f"--steps must be positive, got {args.steps}")

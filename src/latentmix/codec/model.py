@@ -153,13 +153,14 @@ class Codec(nn.Module, ModelIO):
         wav = self._pad(wav)
         frames = wav.shape[-1] // hop
         out = []
-        for f0 in range(0, frames, chunk_frames):
-            f1 = min(frames, f0 + chunk_frames)
-            w0, w1 = max(0, f0 - margin), min(frames, f1 + margin)
-            codes = self.encode(wav[..., w0 * hop:w1 * hop], num_codebooks)
-            out.append(codes[..., f0 - w0:f1 - w0])
-            if progress is not None:
-                progress(f1 - f0)
+        with inference_cache():
+            for f0 in range(0, frames, chunk_frames):
+                f1 = min(frames, f0 + chunk_frames)
+                w0, w1 = max(0, f0 - margin), min(frames, f1 + margin)
+                codes = self.encode(wav[..., w0 * hop:w1 * hop], num_codebooks)
+                out.append(codes[..., f0 - w0:f1 - w0])
+                if progress is not None:
+                    progress(f1 - f0)
         return torch.cat(out, -1)
 
     def decode_chunked(self, codes: torch.Tensor, chunk_frames: int = 2048, progress=None) -> torch.Tensor:
@@ -167,11 +168,12 @@ class Codec(nn.Module, ModelIO):
         hop, (_, margin) = self.hop_length, self.context_frames()
         frames = codes.shape[-1]
         out = []
-        for f0 in range(0, frames, chunk_frames):
-            f1 = min(frames, f0 + chunk_frames)
-            w0, w1 = max(0, f0 - margin), min(frames, f1 + margin)
-            wav = self.decode(codes[..., w0:w1])
-            out.append(wav[..., (f0 - w0) * hop:(f1 - w0) * hop])
-            if progress is not None:
-                progress(f1 - f0)
+        with inference_cache():
+            for f0 in range(0, frames, chunk_frames):
+                f1 = min(frames, f0 + chunk_frames)
+                w0, w1 = max(0, f0 - margin), min(frames, f1 + margin)
+                wav = self.decode(codes[..., w0:w1])
+                out.append(wav[..., (f0 - w0) * hop:(f1 - w0) * hop])
+                if progress is not None:
+                    progress(f1 - f0)
         return torch.cat(out, -1)

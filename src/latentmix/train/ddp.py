@@ -155,13 +155,14 @@ def all_gather_objects(obj) -> list:
     return out
 
 
-def cleanup(info: DistInfo | None = None) -> None:
+def cleanup(info: DistInfo | None = None, barrier: bool = True) -> None:
     """Barrier and destroy the process group (only the one setup_distributed created, when info is given)."""
     if not (dist.is_available() and dist.is_initialized()):
         return
     if info is not None and not info.owns_group:
         return
-    dist.barrier()
+    if barrier:
+        dist.barrier()
     dist.destroy_process_group()
 
 

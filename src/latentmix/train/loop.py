@@ -146,6 +146,20 @@ def _grads_in_sync(params) -> bool:
     return ddp.all_close(_grad_fingerprint(params))
 
 
+def _wrapper_class():
+    """DistributedDataParallel that also answers the wrapped model's attributes (model.sample_rate, ...)."""
+    from torch.nn.parallel import DistributedDataParallel
+
+    class ModelDDP(DistributedDataParallel):
+        def __getattr__(self, name):
+            try:
+                return super().__getattr__(name)
+            except AttributeError:
+                return getattr(self.module, name)
+
+    return ModelDDP
+
+
 def train(task_cls_or_name, config: dict, data_root, out_dir, seed: int = 0, resume: bool = False,
           device: str = "auto", quiet: bool = False, max_steps: int | None = None,
           config_name: str | None = None) -> dict:
@@ -159,9 +173,12 @@ def train(task_cls_or_name, config: dict, data_root, out_dir, seed: int = 0, res
     out_dir = Path(out_dir)
     info = ddp.setup_distributed(device)
     try:
-        return _train(task_cls, config, s, data_root, out_dir, seed, resume, info, quiet, max_steps, config_name)
-    finally:
-        ddp.cleanup(info)
+        result = _train(task_cls, config, s, data_root, out_dir, seed, resume, info, quiet, max_steps, config_name)
+    except BaseException:
+        ddp.cleanup(info, barrier=False)  # the other ranks may be inside another collective: do not wait
+        raise
+    ddp.cleanup(info)
+    return result
 
 
 def _train(task_cls, config, s, data_root, out_dir, seed, resume, info, quiet, max_steps, config_name):
@@ -219,7 +236,7 @@ def _train(task_cls, config, s, data_root, out_dir, seed, resume, info, quiet, m
         from torch.nn.parallel import DistributedDataParallel
         sync = {"forward_sync_buffers" if "forward_sync_buffers" in inspect.signature(
             DistributedDataParallel).parameters else "broadcast_buffers": bool(s["broadcast_buffers"])}
-        task_model = DistributedDataParallel(model, device_ids=[dev] if dev.type == "cuda" else None,
+        task_model = _wrapper_class()(model, device_ids=[dev] if dev.type == "cuda" else None,
                                              find_unused_parameters=bool(s["find_unused_parameters"]), **sync)
     params = [p for p in model.parameters() if p.requires_grad]
     opt = torch.optim.AdamW(params, lr=s["lr"], betas=tuple(s["betas"]), weight_decay=s["weight_decay"])
@@ -277,7 +294,7 @@ def _train(task_cls, config, s, data_root, out_dir, seed, resume, info, quiet, m
             set_rng_state(rng)
             log.record(step, vals, kind="val")
             log.info(f"val step {step}: " + "  ".join(f"{k} {v:.4g}" for k, v in sorted(vals.items())))
-            result.update({f"val/{k}": v for k, v in vals.items()})
+            result.update({k if k.startswith("val/") else f"val/{k}": v for k, v in vals.items()})
             if "score" in vals and math.isfinite(vals["score"]) and (best is None or vals["score"] > best):
                 best = vals["score"]
                 task.export(model, out_dir / "best.safetensors", {**provenance, "steps": step, "score": best})

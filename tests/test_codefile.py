@@ -1,0 +1,55 @@
+"""The .lmxc code file: round trip, header, and clear errors for every kind of damage."""
+import struct
+
+import pytest
+import torch
+
+from latentmix.codec.codefile import read_codes, read_header, write_codes
+from latentmix.errors import ModelFileError
+
+HEADER = {"model": "m.safetensors", "sample_rate": 22050, "hop_length": 320, "original_length": 1234,
+          "codebook_size": 1024, "chunking": {"chunk_frames": 10}}
+
+
+def test_round_trip_2d_and_3d(tmp_path):
+    codes = torch.randint(0, 1024, (4, 37))
+    write_codes(tmp_path / "a.lmxc", codes, HEADER)
+    back, h = read_codes(tmp_path / "a.lmxc")
+    assert torch.equal(back, codes) and back.dtype == torch.int64
+    assert h["original_length"] == 1234 and h["num_codebooks"] == 4 and h["frames"] == 37
+    assert h["dtype"] == "<u2" and read_header(tmp_path / "a.lmxc")["chunking"] == {"chunk_frames": 10}
+    b3 = torch.randint(0, 70000, (2, 3, 5))
+    write_codes(tmp_path / "b.lmxc", b3, dict(HEADER, codebook_size=70000))
+    back3, h3 = read_codes(tmp_path / "b.lmxc")
+    assert torch.equal(back3, b3) and h3["dtype"] == "<u4"
+    assert not list(tmp_path.glob(".*tmp"))  # atomic write leaves nothing behind
+
+
+def test_codes_out_of_range_rejected(tmp_path):
+    with pytest.raises(ValueError):
+        write_codes(tmp_path / "x.lmxc", torch.tensor([[5, 2000]]), HEADER)
+
+
+@pytest.mark.parametrize("damage", ["magic", "truncated", "version", "crc", "header", "empty"])
+def test_corrupt_files_raise_model_file_error(tmp_path, damage):
+    p = tmp_path / "c.lmxc"
+    write_codes(p, torch.randint(0, 1024, (2, 9)), HEADER)
+    data = bytearray(p.read_bytes())
+    if damage == "magic":
+        data[:4] = b"RIFF"
+    elif damage == "truncated":
+        data = data[:-7]
+    elif damage == "version":
+        data[4:6] = struct.pack("<H", 99)
+    elif damage == "crc":
+        data[-6] ^= 0xFF
+    elif damage == "header":
+        data[11] = ord("}")
+    else:
+        data = b""
+    p.write_bytes(bytes(data))
+    with pytest.raises(ModelFileError) as e:
+        read_codes(p)
+    assert str(p) in str(e.value)
+    if damage == "version":
+        assert "newer" in str(e.value)
