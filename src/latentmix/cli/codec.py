@@ -123,8 +123,8 @@ def cmd_roundtrip(args) -> int:
             rec = model.decode_chunked(codes[None], cf)[0][..., :wav.shape[-1]]
             sdr, mel = float(si_sdr(rec, wav).mean()), float(mel_distance(rec, wav, model.sample_rate))
         write_audio(dst, rec, model.sample_rate)
-        print(f"{src}\tsi_sdr={sdr:.2f} dB\tmel_distance={mel:.3f}\tbitrate={model.bitrate(codes.shape[0]) / 1000:.2f} kbps"
-              f"\t-> {dst}")
+        kbps = model.bitrate(codes.shape[0]) / 1000
+        print(f"{src}\tsi_sdr={sdr:.2f} dB\tmel_distance={mel:.3f}\tbitrate={kbps:.2f} kbps\t-> {dst}")
     return 0
 
 

@@ -13,6 +13,11 @@ from torch.nn.utils.parametrizations import weight_norm
 from ..audio import stft
 
 
+def _conv2d(c_in: int, c_out: int, kernel, stride, dilation=(1, 1)) -> nn.Module:
+    pad = ((kernel[0] - 1) * dilation[0] // 2, (kernel[1] - 1) * dilation[1] // 2)
+    return weight_norm(nn.Conv2d(c_in, c_out, kernel, stride, dilation=dilation, padding=pad))
+
+
 class STFTDiscriminator(nn.Module):
     """2-D conv stack on the (real, imag) STFT at one resolution -> (logits, feature maps)."""
 
@@ -20,8 +25,7 @@ class STFTDiscriminator(nn.Module):
         super().__init__()
         self.n_fft = n_fft
         c = channels
-        conv = lambda i, o, k, s, d=(1, 1): weight_norm(nn.Conv2d(i, o, k, s, dilation=d,  # noqa: E731
-                                                                  padding=((k[0] - 1) * d[0] // 2, (k[1] - 1) * d[1] // 2)))
+        conv = _conv2d
         self.convs = nn.ModuleList([conv(2, c, (3, 9), (1, 1)), conv(c, c, (3, 9), (1, 2), (1, 1)),
                                     conv(c, c, (3, 9), (1, 2), (2, 1)), conv(c, c, (3, 9), (1, 2), (4, 1)),
                                     conv(c, c, (3, 3), (1, 1))])

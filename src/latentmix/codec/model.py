@@ -20,6 +20,7 @@ from ..nn.layers import (Conv1d, DecoderBlock, EncoderBlock, make_activation, re
                          receptive_field_frames)
 from .quantize import VAEBottleneck, build_quantizer
 
+
 def _block_dilations(dilations, n_blocks: int) -> list[tuple]:
     """`dilations` is one list for every block, or one list per block (outermost first)."""
     dilations = list(dilations)
@@ -39,7 +40,11 @@ DEFAULT_QUANTIZER = {"type": "rvq", "num_codebooks": 8, "codebook_size": 1024, "
 
 
 class Codec(nn.Module, ModelIO):
-    """Audio (B, channels, T) <-> codes (B, K, F) with F = ceil(T / hop_length), hop = prod(strides)."""
+    """Audio (B, channels, T) <-> codes (B, K, F) with F = ceil(T / hop_length), hop = prod(strides).
+
+    `dilations` is one list for every block or one list per block (an empty list: no residual units there);
+    `quantizer` is the dict given to `codec.quantize.build_quantizer` (type rvq | vq | som | vae, ...).
+    """
 
     KIND = "codec"
 
@@ -51,8 +56,9 @@ class Codec(nn.Module, ModelIO):
         quantizer = dict(quantizer or DEFAULT_QUANTIZER)
         self.config = dict(sample_rate=sample_rate, channels=channels, base_channels=base_channels,
                            strides=list(strides), latent_dim=latent_dim, max_channels=max_channels,
-                           dilations=[list(d) if isinstance(d, (list, tuple)) else d for d in dilations], residual_kernel=residual_kernel, quantizer=quantizer,
-                           causal=causal, activation=activation)
+                           dilations=[list(d) if isinstance(d, (list, tuple)) else d for d in dilations],
+                           residual_kernel=residual_kernel, quantizer=quantizer, causal=causal,
+                           activation=activation)
         if not strides or any(int(s) < 1 for s in strides):
             raise ConfigError(f"codec strides must be positive integers, got {strides}")
         self.sample_rate, self.channels, self.strides = sample_rate, channels, [int(s) for s in strides]

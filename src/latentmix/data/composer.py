@@ -204,9 +204,8 @@ def _drums(c: _Ctx, bar: int, fill: bool, crash: bool, dyn: float):
             c.add("drums", pitch, c.t(bar, s), 0.15, v(70 + 3 * k))
 
 
-def _bass(c: _Ctx, bar: int, dyn: float, last_bar: bool):
+def _bass(c: _Ctx, bar: int, dyn: float):
     rng, song = c.rng, c.song
-    bar_t = bar * 4 * c.beat
     style = song.style
     for half in range(2 if style == "jazz" else 1):
         seg0 = half * 8
@@ -232,7 +231,6 @@ def _bass(c: _Ctx, bar: int, dyn: float, last_bar: bool):
             if style == "funk" and s not in (0, 10) and rng.random() < 0.25:
                 continue
             c.add("bass", p, c.t(bar, s), d * c.beat / 4 * 0.95, (100 if s == 0 else 88) * dyn)
-    del bar_t, last_bar
 
 
 def _voicing(root_pc: int, ivs, low: int, n: int, rng) -> list[int]:
@@ -365,7 +363,7 @@ def compose(seed: int, seconds: float) -> Song:
             if plays["drums"]:
                 _drums(c, bar, fill=(bar == b - 1 and b - a >= 2), crash=(bar == a and si > 0), dyn=dyn)
             if plays["bass"]:
-                _bass(c, bar, dyn, bar == n_bars - 1)
+                _bass(c, bar, dyn)
             if plays["guitar"]:
                 _guitar(c, bar, dyn, guitar_arp)
             if plays["piano"]:

@@ -35,7 +35,10 @@ def _is_slakh_track(d: Path) -> bool:
 
 
 def _is_msdm_track(d: Path) -> bool:
-    return any((d / f"{s}{ext}").is_file() for s in STEMS for ext in (".wav", ".flac"))
+    """Exact lower-case stem names (bass.wav ...), and no audio files of other names besides mix/other."""
+    if not any((d / f"{s}{ext}").is_file() for s in STEMS for ext in (".wav", ".flac")):
+        return False
+    return all(f.stem in STEMS + ("other", "mix", "mixture") for f in _audio_files(d))
 
 
 def _is_folder_track(d: Path) -> bool:
@@ -253,12 +256,12 @@ class StemWindows(torch.utils.data.Dataset):
             picks = torch.randint(n_tr, (n_st,), generator=g).tolist()
         else:
             picks = [int(torch.randint(n_tr, (), generator=g))] * n_st
-        rows = []
+        rows, starts = [], {}
         for k, ti in enumerate(picks):
             x = self._get(ti)
-            hi = max(1, x.shape[1] - need + 1)
-            start = int(torch.randint(hi, (), generator=g))
-            rows.append(self._excerpt(x, start, need)[k])
+            if ti not in starts:   # stems of one song share a start (remixed stems each get their own)
+                starts[ti] = int(torch.randint(max(1, x.shape[1] - need + 1), (), generator=g))
+            rows.append(self._excerpt(x, starts[ti], need)[k])
         y = torch.stack(rows)
         if self.shift:
             y = augment.shift(y, self.window, generator=g)

@@ -11,8 +11,9 @@ from ..errors import ModelFileError
 
 HERE = Path(__file__).resolve().parent
 SHIPPED = {
-    "codec": ("codec_default.safetensors", "latentmix train codec --config cpu_small --out runs/codec && "
-                                           "cp runs/codec/model.safetensors src/latentmix/pretrained/codec_default.safetensors"),
+    "codec": ("codec_default.safetensors",
+              "latentmix train codec --config cpu_small --data DATA --out runs/codec && "
+              "cp runs/codec/model.safetensors src/latentmix/pretrained/codec_default.safetensors"),
 }
 
 

@@ -22,8 +22,8 @@ def default_separator_path() -> Path:
 class SupervisedSeparator:
     """A trained separator as a method: separate(mix (n, 1, T), refs=None) -> (n, 4, T) on the input's device.
 
-    Long inputs are cut into `segment_seconds` chunks (the model's config by default) with `overlap` and
-    cross-faded by stitch.apply_chunked, under torch.inference_mode.
+    Inputs longer than `segment_seconds` (the model's config by default) are cut into chunks with `overlap`
+    and cross-faded by stitch.apply_chunked; shorter ones run whole; all under torch.inference_mode.
     """
 
     name = "supervised"
@@ -31,18 +31,19 @@ class SupervisedSeparator:
 
     def __init__(self, model=None, device: str = "cpu", segment_seconds: float | None = None,
                  overlap: float = 0.25, batch_size: int = 1, **_ignored):
-        path = Path(model) if model is not None else default_separator_path()
-        if model is None and not path.exists():
+        shipped = model in (None, "", "default", "supervised")
+        path = default_separator_path() if shipped else Path(model)
+        if shipped and not path.exists():
             raise ModelFileError(f"{path}: no shipped separator in this build; train one with "
                                  f"`latentmix train separator` and pass --model RUN/model.safetensors")
         self.path = path
+        torch.set_flush_denormal(True)   # denormal mask products on quiet passages slow CPU kernels 3-10x
         self.device = torch.device(device)
         self.model = load_separator(path, device=self.device)
         self.stems = self.model.stems
         seg = float(segment_seconds or self.model.config.get("segment_seconds", 6.0))
         self.segment_seconds = seg
-        m = self.model.hop_multiple
-        self.segment = max(m, int(round(seg * self.model.sample_rate)) // m * m)
+        self.segment = max(1, int(round(seg * self.model.sample_rate)))   # models pad to their hop internally
         self.overlap, self.batch_size = float(overlap), int(batch_size)
 
     def _run(self, x: torch.Tensor) -> torch.Tensor:
@@ -51,6 +52,8 @@ class SupervisedSeparator:
     def separate(self, mix: torch.Tensor, refs: torch.Tensor | None = None) -> torch.Tensor:
         dev = mix.device
         with torch.inference_mode():
+            if mix.shape[-1] <= self.segment:      # one segment (e.g. a chunk from separate_long): run it whole
+                return self.model(mix.to(self.device).float())[0].to(dev)
             y = apply_chunked(self._run, mix.to(self.device).float(), self.segment, self.overlap,
                               num_outputs=len(self.stems), batch_size=self.batch_size)
         return y.to(dev)

@@ -53,26 +53,28 @@ class CodecTask:
     def build_discriminator(self):
         return CodecDiscriminator() if self.tc.get("adversarial", False) else None
 
-    def _windows(self, split: str, seconds: float, seed: int):
-        from ..data.datasets import StemWindows  # lazy: written by the data room
-        return StemWindows(self.data_root, split, seconds, seed=seed)
+    def _windows(self, split: str, seconds: float, seed: int, **kw):
+        from ..data.datasets import StemWindows  # lazy: the data package is heavier than the codec
+        return StemWindows(self.data_root, split, seconds, seed=seed, **kw)
 
     def train_dataset(self) -> Dataset:
         stems = self._windows("train", float(self.tc.get("segment_seconds", 1.0)), self.seed)
         return MixtureWindows(stems, float(self.tc.get("isolated_stem_prob", 0.3)), self.seed)
 
     def training_step(self, model: Codec, batch: torch.Tensor, step: int, disc=None) -> dict:
-        """batch (B, 1, T) -> {'loss': weighted sum, 'rec/...', 'vq/...', 'adv/...', 'lin/loss', stats}."""
+        """batch (B, 1, T) -> {'loss': weighted sum, 'rec/...', 'vq/...', 'adv/...', 'lin/loss', stats,
+        'out': the reconstruction (B, 1, T) for discriminator_step}."""
         w = self.weights
+        core = getattr(model, "module", model)  # the Codec inside a DistributedDataParallel wrapper
         out = model(batch)
-        parts = reconstruction_losses(out["audio"], batch, w, model.sample_rate)
+        parts = reconstruction_losses(out["audio"], batch, w, core.sample_rate)
         total = sum(float(w.get(k.split("/")[1], 1.0)) * v for k, v in parts.items())
         for k, v in out["losses"].items():
             name = next((n for n, suffix in _QUANT.items() if k.endswith(suffix)), None)
             total = total + float(w.get(name, 1.0)) * v
             parts[k] = v
         if self.tc.get("linearity", False) and w.get("linearity", 0.0):
-            parts["lin/loss"] = linearity_loss(model, batch, random_alpha=self.tc.get("linearity_random_alpha", False))
+            parts["lin/loss"] = linearity_loss(core, batch, random_alpha=self.tc.get("linearity_random_alpha", False))
             total = total + float(w["linearity"]) * parts["lin/loss"]
         if disc is not None:
             for p in disc.parameters():
@@ -84,9 +86,8 @@ class CodecTask:
             parts["adv/feature"] = feature_matching_loss(real, fake)
             total = total + float(w.get("adversarial", 1.0)) * parts["adv/gen"] \
                 + float(w.get("feature", 2.0)) * parts["adv/feature"]
-        result = {"loss": total, **parts}
+        result = {"loss": total, **parts, "out": out["audio"]}
         result.update({k: v.detach() for k, v in out["stats"].items()})
-        self.last_output = out  # for discriminator_step
         return result
 
     def discriminator_step(self, disc, model_out, batch: torch.Tensor) -> dict:
@@ -97,26 +98,32 @@ class CodecTask:
 
     @torch.no_grad()
     def validate(self, model: Codec, max_items: int = 16) -> dict:
-        """SI-SDR (dB), mel distance and per-level code usage on validation mixtures at full bitrate."""
+        """SI-SDR (dB), mel distance, per-level code usage on validation mixtures at full bitrate, and
+        'score' = -mel distance (higher is better; picks best.safetensors)."""
+        model = getattr(model, "module", model)
         was = model.training
         model.eval()
-        ds = MixtureWindows(self._windows("validation", float(self.tc.get("val_seconds", 4.0)), 0), 0.0, 0)
+        ds = MixtureWindows(self._windows("validation", float(self.tc.get("val_seconds", 4.0)), 0, shift=False,
+                                          gain_db=(0.0, 0.0)), 0.0, 0)
         sdr, mel, used, n = 0.0, 0.0, None, 0
         for i in range(min(max_items, len(ds))):
             x = ds[i][None]
-            codes = model.encode(x)
-            y = model.decode(codes)[..., :x.shape[-1]]
+            if model.is_continuous:
+                y = model.decode_latents(model.encode_latents(x))[..., :x.shape[-1]]
+            else:
+                codes = model.encode(x)
+                y = model.decode(codes)[..., :x.shape[-1]]
+                hits = torch.zeros(codes.shape[1], model.codebook_size).scatter_(1, codes[0], 1.0)
+                used = hits if used is None else torch.maximum(used, hits)
             sdr += float(si_sdr(y, x).mean())
             mel += float(mel_distance(y, x, model.sample_rate))
-            hits = torch.zeros(codes.shape[1], model.codebook_size)
-            hits.scatter_(1, codes[0], 1.0)
-            used = hits if used is None else torch.maximum(used, hits)
             n += 1
         model.train(was)
         if n == 0:
             return {}
-        res = {"val/si_sdr": sdr / n, "val/mel_distance": mel / n}
-        res.update({f"val/usage_l{k}": float(u) for k, u in enumerate(used.mean(1))})
+        res = {"val/si_sdr": sdr / n, "val/mel_distance": mel / n, "score": -mel / n}
+        if used is not None:
+            res.update({f"val/usage_l{k}": float(u) for k, u in enumerate(used.mean(1))})
         return res
 
     def export(self, model: Codec, path, provenance: dict | None = None) -> None:

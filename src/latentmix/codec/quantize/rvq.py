@@ -87,11 +87,12 @@ class ResidualVectorQuantizer(Quantizer):
     def level_latents(self, z: torch.Tensor, num_codebooks: int | None = None) -> list[torch.Tensor]:
         """Per-level straight-through quantized vectors in each level's code space: list of n (B, d, F)."""
         n = num_codebooks or self.num_codebooks
-        residual, out = z.float(), []
-        for level in self.levels[:n]:
-            q_code = level.requantize(0, level.in_proj(residual))
-            out.append(q_code)
-            residual = residual - level.out_proj(q_code)
+        with torch.autocast(device_type=z.device.type, enabled=False):
+            residual, out = z.float(), []
+            for level in self.levels[:n]:
+                q_code = level.requantize(0, level.in_proj(residual))
+                out.append(q_code)
+                residual = residual - level.out_proj(q_code)
         return out
 
     def requantize(self, level: int, v: torch.Tensor) -> torch.Tensor:

@@ -62,6 +62,7 @@ class VectorQuantizer(Quantizer):
         self.kmeans_init, self.kmeans_iters, self.dead_threshold = kmeans_init, kmeans_iters, dead_threshold
         self.name, self.level = name, level
         self.update_enabled = True
+        self.last_dead_fraction = torch.tensor(0.0)
         factorised = d != dim
         self.in_proj = Conv1d(dim, d, 1) if factorised else nn.Identity()
         self.out_proj = Conv1d(d, dim, 1) if factorised else nn.Identity()
@@ -119,6 +120,7 @@ class VectorQuantizer(Quantizer):
             n = self.ema_count.sum()
             smoothed = (self.ema_count + self.eps) / (n + self.codebook_size * self.eps) * n
             self.codebook.copy_(self.ema_sum / smoothed[:, None])
+        self.last_dead_fraction = (self.ema_count < self.dead_threshold).float().mean()  # before the reset
         self._reset_dead(flat)
 
     @torch.no_grad()
@@ -160,7 +162,8 @@ class VectorQuantizer(Quantizer):
                 ent = -(prob * prob.clamp(min=1e-10).log()).sum()
                 sfx = f"_l{self.level}"
                 stats = {p + "usage" + sfx: (counts > 0).float().mean(), p + "perplexity" + sfx: ent.exp(),
-                         p + "dead_fraction" + sfx: (self.ema_count < self.dead_threshold).float().mean()}
+                         p + "dead_fraction" + sfx: (self.last_dead_fraction if train else
+                                                     (self.ema_count < self.dead_threshold).float().mean())}
         return z_q, idx, losses, stats
 
     def forward(self, z: torch.Tensor, num_codebooks: int | None = None) -> QuantizerOutput:

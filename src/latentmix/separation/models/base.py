@@ -1,4 +1,4 @@
-"""Shared pieces of the supervised separators: the model-file kind, the training losses and zero-mean SI-SDR.
+"""Shared pieces of the supervised separators: the model-file kind, STFT helpers and the training losses.
 
 Every separator maps a mixture (batch, 1, time) to stems (batch, 4, time) plus an aux dict
 {"losses": {name: scalar tensor}, "stats": {name: float}}; the losses here compare (batch, stems, time) tensors.
@@ -10,8 +10,9 @@ import torch.nn.functional as F
 
 from ... import SAMPLE_RATE, STEMS
 from ...checkpoint import ModelIO
+from ...metrics.sisdr import si_sdr
 
-EPS = 1e-8
+SILENT_POWER = 1e-8     # mean-square below which a reference stem counts as silent (about -80 dBFS)
 
 
 class SeparatorBase(ModelIO):
@@ -35,17 +36,6 @@ class SeparatorBase(ModelIO):
         return max(m, n // m * m)
 
     hop_multiple = 1
-
-
-def si_sdr(est: torch.Tensor, ref: torch.Tensor, zero_mean: bool = True, eps: float = EPS) -> torch.Tensor:
-    """Scale-invariant SDR in dB over the last axis: (..., time) x2 -> (...). Zero-mean by default."""
-    if zero_mean:
-        est = est - est.mean(-1, keepdim=True)
-        ref = ref - ref.mean(-1, keepdim=True)
-    alpha = (est * ref).sum(-1, keepdim=True) / (ref.pow(2).sum(-1, keepdim=True) + eps)
-    target = alpha * ref
-    noise = est - target
-    return 10 * torch.log10((target.pow(2).sum(-1) + eps) / (noise.pow(2).sum(-1) + eps))
 
 
 def spec(x: torch.Tensor, n_fft: int, hop: int) -> torch.Tensor:
@@ -72,6 +62,7 @@ def mrstft_l1(est: torch.Tensor, ref: torch.Tensor, ffts=(256, 512, 1024, 2048))
     and mel machinery the separator does not need).
     """
     total = est.new_zeros(())
+    ffts = [n for n in ffts if n // 2 < est.shape[-1]] or [2 ** max(1, (est.shape[-1] - 1).bit_length() - 1)]
     for n in ffts:
         e = spec(est, n, n // 4).abs()
         r = spec(ref, n, n // 4).abs()
@@ -83,7 +74,8 @@ def separation_losses(est: torch.Tensor, ref: torch.Tensor, weights: dict) -> di
     """Named waveform losses between estimated and true stems (batch, stems, time), each already weighted.
 
     weights: {"wave_l1": w, "mrstft": w, "sisdr": w}; a zero weight skips the term. The SI-SDR term is the negative
-    zero-mean SI-SDR averaged over stems (dB / 10 so its scale matches the L1 terms).
+    zero-mean SI-SDR (capped at 60 dB) averaged over the non-silent stems (dB / 10 so its scale matches the L1
+    terms).
     """
     out = {}
     if weights.get("wave_l1", 0):
@@ -91,5 +83,7 @@ def separation_losses(est: torch.Tensor, ref: torch.Tensor, weights: dict) -> di
     if weights.get("mrstft", 0):
         out["sep/mrstft"] = weights["mrstft"] * mrstft_l1(est, ref)
     if weights.get("sisdr", 0):
-        out["sep/neg_sisdr"] = weights["sisdr"] * (-si_sdr(est, ref).mean() / 10)
+        live = (ref.pow(2).mean(-1) > SILENT_POWER).float()      # a silent reference has no SI-SDR
+        sdr = si_sdr(est, ref).clamp(max=60.0)
+        out["sep/neg_sisdr"] = weights["sisdr"] * (-(sdr * live).sum() / live.sum().clamp_min(1) / 10)
     return out
