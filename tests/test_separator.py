@@ -120,7 +120,7 @@ def test_latent_codec_stays_frozen(tiny_codec):
     assert all(torch.equal(before[k], after[k]) for k in before)
 
 
-@pytest.mark.parametrize("name", ["spec", "codec_rvq", "codec_vq", "codec_vae", "latent"])
+@pytest.mark.parametrize("name", ["spec", "codec_rvq", "latent"])      # one per arch (bottlenecks: above)
 def test_two_training_steps_through_the_loop(name, tiny_codec, sep_data, tmp_path):
     from latentmix.train.loop import train
     cfg = {"model": configs(tiny_codec)[name],
@@ -141,11 +141,13 @@ def test_cli_train_and_supervised_method(sep_data, tmp_path):
     out = tmp_path / "run"
     rc = main(["train", "separator", "--config", "configs/separator/spec.yaml", "--data", sep_data,
                "--out", str(out), "--steps", "2", "--quiet", "--set", "train.batch_size=2",
-               "--set", "train.val_items=2", "--set", "model.layers=1", "--set", "model.channels=8"])
+               "--set", "train.val_items=2", "--set", "train.segment_seconds=0.5",
+               "--set", "train.val_segment_seconds=0.5", "--set", "model.layers=1", "--set", "model.channels=8",
+               "--set", "model.hidden=8"])
     assert rc == 0 and (out / "model.safetensors").exists()
     method = get_method("supervised", model=str(out / "model.safetensors"))
     assert not method.needs_references and len(method.stems) == 4
-    mix = 0.1 * torch.randn(1, 1, 22050 * 7 + 13)      # longer than one 6 s segment: stitched
+    mix = 0.1 * torch.randn(1, 1, 22050 * 6 + 13)      # longer than one 6 s segment: stitched
     y = method.separate(mix)
     assert y.shape == (1, 4, mix.shape[-1]) and torch.isfinite(y).all()
     assert torch.allclose(y.sum(1, keepdim=True), mix, atol=1e-4)    # softmax masks survive the stitching

@@ -6,6 +6,7 @@ codes. Codes are (B, K, F) stored as uint16 (codebook_size <= 65536) or uint32, 
 from __future__ import annotations
 
 import json
+import os
 import struct
 import zlib
 from pathlib import Path
@@ -19,6 +20,12 @@ from ..errors import ModelFileError
 MAGIC = b"LMXC"
 VERSION = 1
 _PRE = struct.Struct("<4sHI")
+
+
+def _umask() -> int:
+    mask = os.umask(0)
+    os.umask(mask)
+    return mask
 
 
 def write_codes(path, codes: torch.Tensor, header: dict) -> None:
@@ -46,6 +53,7 @@ def write_codes(path, codes: torch.Tensor, header: dict) -> None:
             f.write(hb)
             f.write(payload)
             f.write(struct.pack("<I", zlib.crc32(payload)))
+        os.chmod(tmp, 0o666 & ~_umask())  # mkstemp creates 0600; give the file the usual permissions
 
 
 def read_header(path) -> dict:

@@ -72,7 +72,7 @@ class CodecSeparator(nn.Module, SeparatorBase):
                            bottleneck_weight=bottleneck_weight or {"commitment": 0.25, "codebook": 1.0,
                                                                    "kl": 1e-3},
                            stems=list(stems), sample_rate=sample_rate, segment_seconds=segment_seconds,
-                           loss=loss or {"wave_l1": 1.0, "mrstft": 1.0, "sisdr": 0.0})
+                           loss=loss or {"wave_l1": 1.0, "mrstft": 1.0, "sisdr": 1.0})
         self.hop_multiple = int(math.prod(strides))
         self.encoder = CodecEncoder(channels, strides, dim, activation, dilations)
         self.quantizer = build_quantizer(dim, quantizer)
