@@ -113,7 +113,8 @@ def find_audio(paths) -> list[Path]:
 
 @functools.lru_cache(maxsize=32)
 def _window(n_fft: int, device: str) -> torch.Tensor:
-    return torch.hann_window(n_fft, device=device)
+    with torch.inference_mode(False):  # cached: must stay usable by autograd after an inference-mode caller
+        return torch.hann_window(n_fft, device=device)
 
 
 def stft(x: torch.Tensor, n_fft: int = 1024, hop: int | None = None) -> torch.Tensor:
@@ -163,5 +164,5 @@ def mel_spectrogram(x: torch.Tensor, n_fft: int = 1024, hop: int | None = None, 
                     sr: int = SAMPLE_RATE) -> torch.Tensor:
     """Magnitude mel spectrogram of (..., time) audio -> (..., n_mels, frames)."""
     mag = stft(x, n_fft, hop).abs()
-    fb = mel_filterbank(n_fft, n_mels, sr).to(x.device)
+    fb = mel_filterbank(n_fft, n_mels, sr).to(x.device)  # built from numpy: never an inference tensor
     return torch.matmul(fb, mag)

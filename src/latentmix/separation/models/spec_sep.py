@@ -19,7 +19,6 @@ import math
 
 import torch
 import torch.nn as nn
-import torch.nn.functional as F
 
 from ... import SAMPLE_RATE, STEMS
 from ...errors import ConfigError
@@ -94,13 +93,15 @@ class RNNAxis(nn.Module):
 class SpecSeparator(nn.Module, SeparatorBase):
     """Band-split mask separator. forward(mix (B, 1, T)) -> (stems (B, S, T), aux); see the module docstring.
 
-    time_model: 'gru' (BiGRU over frames per band, the BSRNN choice) or 'conv' (dilated conv stack, cheaper).
+    time_model: 'conv' (dilated conv stack over frames, the CPU default) or 'gru' (BiGRU over frames per band,
+    the BSRNN choice). At 160 steps on the synthetic data they scored 5.71 / 5.84 dB SI-SDRi, but conv trained
+    1.7x faster and is not slowed by thread oversubscription (GRU steps synchronise threads every frame).
     mask: 'softmax' (real masks summing to 1 over stems) or 'complex' (complex masks made mixture-consistent by
     adding (1 - sum_s M_s) / S to each, so the estimates still sum to the mixture).
     """
 
     def __init__(self, arch: str = "spec", n_fft: int = 1024, hop: int = 256, channels: int = 48,
-                 hidden: int = 48, layers: int = 3, time_model: str = "gru", mask: str = "softmax",
+                 hidden: int = 48, layers: int = 3, time_model: str = "conv", mask: str = "softmax",
                  band_plan=None, stems=STEMS, sample_rate: int = SAMPLE_RATE, segment_seconds: float = 6.0,
                  loss: dict | None = None):
         super().__init__()
