@@ -151,3 +151,11 @@ def test_cli_train_and_supervised_method(sep_data, tmp_path):
     y = method.separate(mix)
     assert y.shape == (1, 4, mix.shape[-1]) and torch.isfinite(y).all()
     assert torch.allclose(y.sum(1, keepdim=True), mix, atol=1e-4)    # softmax masks survive the stitching
+
+
+def test_load_rejects_other_kinds_and_unknown_arch(tiny_codec):
+    from latentmix.errors import ConfigError, ModelFileError
+    with pytest.raises(ModelFileError, match="expected 'separator'"):
+        load_separator(tiny_codec)
+    with pytest.raises(ConfigError, match="unknown separator arch"):
+        build_separator({"arch": "unet"})

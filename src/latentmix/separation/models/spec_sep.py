@@ -3,14 +3,16 @@
 Why this design: a mask over the mixture STFT only has to *choose* energy, not synthesise a waveform, so a small
 network gets within reach of the ideal-ratio-mask ceiling; the band split (BSRNN-style, Luo & Yu 2023) turns
 513 bins into 22 band tokens per frame so the sequence models stay cheap; masks are a softmax over the 4 stems,
-so the estimates sum exactly to the mixture (the MSDM mixture is a sum). The spec.yaml preset (1.0 M parameters)
-costs ~1.5 GFLOP per audio second (0.87 in convs/linears/FFTs + 0.63 in the GRUs) and ran 35-38x real time on
-2 idle threads (30 s of audio, inference_mode). A waveform codec separator of the same size costs about as many
+so the estimates sum exactly to the mixture (the MSDM mixture is a sum). The spec.yaml preset (1.0 M parameters,
+dilated-conv time model) costs ~1.25 GFLOP per audio second (0.93 in convs/linears/FFTs + 0.31 in the band
+GRUs) and ran ~66x real time on 2 lightly loaded threads (30 s of audio, inference_mode; the all-GRU variant
+~38x). A waveform codec separator of the same size costs about as many
 FLOPs but runs 4-10x slower on CPU (small-channel convolutions at 22 kHz are memory-bound).
-Caveat: GRU steps synchronise threads each frame, so on an oversubscribed machine run it with 1 thread.
+Caveat: on an oversubscribed CPU (load above the core count) 2 torch threads stall at every parallel region;
+1 thread then ran 22x real time where 2 threads ran 1x.
 
 mixture (B, 1, T) -> STFT (B, F, N) -> log|X| per band -> band tokens (B, K, N, C) -> [time model over N per
-band, bidirectional GRU over K per frame] x layers -> per-band mask head -> softmax over stems (B, 4, F, N)
+band (dilated convs or BiGRU), bidirectional GRU over K per frame] x layers -> per-band mask head -> softmax over stems (B, 4, F, N)
 -> masks * X -> iSTFT -> stems (B, 4, T).
 """
 from __future__ import annotations

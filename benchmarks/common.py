@@ -1,0 +1,116 @@
+"""Small helpers shared by the benchmark scripts: the machine/date/command line every figure states, and
+`write_section`, which replaces one marked section of benchmarks/RESULTS.md atomically.
+
+A section is the text between `<!-- NAME:begin -->` and `<!-- NAME:end -->` (markers included); a file without
+it gets the section appended. The file is rewritten through a temporary file in the same folder and
+`os.replace`, so a reader never sees a half-written RESULTS.md.
+"""
+from __future__ import annotations
+
+import datetime
+import os
+import platform
+import shlex
+import sys
+import tempfile
+from pathlib import Path
+
+RESULTS = Path(__file__).resolve().parent / "RESULTS.md"
+
+
+def cpu_model() -> str:
+    """The CPU's model name from /proc/cpuinfo (or what `platform` knows elsewhere)."""
+    try:
+        for line in Path("/proc/cpuinfo").read_text().splitlines():
+            if line.startswith("model name"):
+                return line.split(":", 1)[1].strip()
+    except OSError:
+        pass
+    return platform.processor() or platform.machine()
+
+
+def nproc() -> int:
+    """CPUs this process may run on (the affinity mask where the OS has one)."""
+    try:
+        return len(os.sched_getaffinity(0))
+    except AttributeError:
+        return os.cpu_count() or 1
+
+
+def load_average() -> str:
+    try:
+        return "/".join(f"{v:.2f}" for v in os.getloadavg())
+    except (AttributeError, OSError):
+        return "n/a"
+
+
+def machine(threads: int | None = None, load: bool = True) -> str:
+    """One line: CPUs and model, Python, torch and its thread count (and the 1/5/15-min load average)."""
+    parts = [f"{nproc()} CPUs ({cpu_model()})", f"Python {platform.python_version()}"]
+    try:
+        import torch
+        t = threads if threads is not None else torch.get_num_threads()
+        parts.append(f"torch {torch.__version__} ({t} threads)")
+    except ImportError:
+        pass
+    if load:
+        parts.append(f"load average {load_average()}")
+    return ", ".join(parts)
+
+
+def today() -> str:
+    return datetime.date.today().isoformat()
+
+
+def command_line(script: str, argv=None) -> str:
+    """`python benchmarks/<script> <args>` as the user would retype it."""
+    args = list(sys.argv[1:] if argv is None else argv)
+    return " ".join(["python", f"benchmarks/{Path(script).name}", *(shlex.quote(a) for a in args)])
+
+
+def provenance(script: str, argv=None, threads: int | None = None) -> str:
+    """The sentence every section starts with: machine, date and command."""
+    return f"Machine: {machine(threads)}; date {today()}; command `{command_line(script, argv)}`."
+
+
+def markers(name: str) -> tuple[str, str]:
+    return f"<!-- {name}:begin -->", f"<!-- {name}:end -->"
+
+
+def replace_section(text: str, name: str, markdown: str) -> str:
+    """`text` with section `name` replaced by `markdown` (appended, after a blank line, when absent)."""
+    begin, end = markers(name)
+    if not name or any(c in name for c in "<>\n") or ":" in name:
+        raise ValueError(f"invalid section name {name!r}")
+    if begin in markdown or end in markdown:
+        raise ValueError(f"the markdown for section '{name}' contains its own markers")
+    block = f"{begin}\n{markdown.strip(chr(10))}\n{end}"
+    nb, ne = text.count(begin), text.count(end)
+    if nb == 0 and ne == 0:
+        return (text.rstrip("\n") + "\n\n" if text.strip() else text) + block + "\n"
+    if nb != 1 or ne != 1 or text.index(begin) > text.index(end):
+        raise ValueError(f"section '{name}' markers are malformed ({nb} begin, {ne} end); fix the file by hand")
+    a, b = text.index(begin), text.index(end) + len(end)
+    return text[:a] + block + text[b:]
+
+
+def write_section(name: str, markdown: str, path=RESULTS) -> Path:
+    """Replace (or append) section `name` of `path` (benchmarks/RESULTS.md by default) atomically."""
+    path = Path(path)
+    text = path.read_text() if path.exists() else "# Benchmark results\n"
+    new = replace_section(text, name, markdown)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
+    try:
+        with os.fdopen(fd, "w") as f:
+            f.write(new)
+        if path.exists():
+            os.chmod(tmp, path.stat().st_mode & 0o7777)
+        else:
+            os.chmod(tmp, 0o644)
+        os.replace(tmp, path)
+    except BaseException:
+        if os.path.exists(tmp):
+            os.unlink(tmp)
+        raise
+    return path
