@@ -14,11 +14,18 @@ SHIPPED = {
     "codec": ("codec_default.safetensors",
               "latentmix train codec --config cpu_small --data DATA --out runs/codec && "
               "cp runs/codec/model.safetensors src/latentmix/pretrained/codec_default.safetensors"),
+    "separator": ("separator_default.safetensors",
+                  "latentmix train separator --config spec --data DATA --out runs/sep && "
+                  "cp runs/sep/model.safetensors src/latentmix/pretrained/separator_default.safetensors"),
 }
 
 
 def default_codec_path() -> Path:
     return HERE / SHIPPED["codec"][0]
+
+
+def default_separator_path() -> Path:
+    return HERE / SHIPPED["separator"][0]
 
 
 def list_models() -> dict[str, Path]:

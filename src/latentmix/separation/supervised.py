@@ -5,18 +5,11 @@ separation.models and are re-exported here (see that package for the three archi
 """
 from __future__ import annotations
 
-from pathlib import Path
-
 import torch
 
-from ..errors import ModelFileError
+from ..pretrained.registry import default_separator_path, resolve_model
 from .models import ARCHS, build_separator, load_separator
 from .stitch import apply_chunked
-
-
-def default_separator_path() -> Path:
-    """The shipped default separator: latentmix/pretrained/separator_default.safetensors."""
-    return Path(__file__).resolve().parent.parent / "pretrained" / "separator_default.safetensors"
 
 
 class SupervisedSeparator:
@@ -31,11 +24,7 @@ class SupervisedSeparator:
 
     def __init__(self, model=None, device: str = "cpu", segment_seconds: float | None = None,
                  overlap: float = 0.25, batch_size: int = 1, **_ignored):
-        shipped = model in (None, "", "default", "supervised")
-        path = default_separator_path() if shipped else Path(model)
-        if shipped and not path.exists():
-            raise ModelFileError(f"{path}: no shipped separator in this build; train one with "
-                                 f"`latentmix train separator` and pass --model RUN/model.safetensors")
+        path = resolve_model(None if model in ("supervised",) else model, "separator")
         self.path = path
         torch.set_flush_denormal(True)   # denormal mask products on quiet passages slow CPU kernels 3-10x
         self.device = torch.device(device)
