@@ -1,0 +1,78 @@
+"""benchmarks/separation.py end to end on the tiny dataset: a random spec separator, the IRM and a random codec."""
+import importlib.util
+import json
+from pathlib import Path
+
+import pytest
+import torch
+
+_PATH = Path(__file__).resolve().parents[1] / "benchmarks" / "separation.py"
+
+
+@pytest.fixture(scope="module")
+def bench():
+    spec = importlib.util.spec_from_file_location("bench_separation", _PATH)
+    mod = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(mod)
+    return mod
+
+
+@pytest.fixture(autouse=True)
+def _one_thread():
+    """The script sets torch's thread count; restore it for the tests that follow."""
+    n = torch.get_num_threads()
+    yield
+    torch.set_num_threads(n)
+
+
+@pytest.fixture(scope="module")
+def model_files(tmp_path_factory):
+    from latentmix.codec.model import Codec
+    from latentmix.separation.models import build_separator
+    d = tmp_path_factory.mktemp("bench_sep")
+    torch.manual_seed(0)
+    build_separator({"arch": "spec", "channels": 8, "hidden": 8, "layers": 1,
+                     "segment_seconds": 1.5}).save(d / "tiny.safetensors")
+    Codec(base_channels=4, strides=[2, 4], latent_dim=8, dilations=[1, 3],
+          quantizer={"type": "rvq", "num_codebooks": 2, "codebook_size": 16}).save(d / "codec.safetensors")
+    return d
+
+
+def test_table_rows_and_json(bench, tiny_dataset, model_files, tmp_path, monkeypatch, capsys):
+    written = {}
+
+    def fake_write_section(name, markdown):      # never touch the real benchmarks/RESULTS.md
+        written[name] = markdown
+        return tmp_path / "RESULTS.md"
+
+    monkeypatch.setattr(bench, "write_section", fake_write_section)
+    out = tmp_path / "sep.json"
+    rc = bench.main(["--data", str(tiny_dataset), "--split", "test", "--threads", "1", "--quiet",
+                     "--model", f"tiny={model_files / 'tiny.safetensors'}",
+                     "--codec", str(model_files / "codec.safetensors"), "--json", str(out), "--write"])
+    assert rc == 0
+    md = capsys.readouterr().out
+    rows = [line.split("|")[1].strip() for line in md.splitlines() if line.startswith("| ")]
+    assert rows == ["method", "tiny", "IRM (oracle)", "codec ceiling"]
+    assert "Targets (shipped default): not measured" in md
+    assert written == {"separation": md.rstrip("\n")}
+    res = json.loads(out.read_text())
+    assert res["tracks"] == 1 and res["threads"] == 1
+    irm, tiny = res["rows"]["IRM (oracle)"], res["rows"]["tiny"]
+    assert irm["windows"] > 0 and irm["All"] > 5 and irm["pct_irm"] == pytest.approx(100)
+    assert tiny["params"] > 0 and irm["params"] is None and tiny["xrt"] > 0
+    assert tiny["pct_irm"] == pytest.approx(100 * tiny["All"] / irm["All"])
+
+
+def test_missing_model_is_one_line_error(bench, tiny_dataset, capsys):
+    rc = bench.main(["--data", str(tiny_dataset), "--quiet", "--threads", "1",
+                     "--model", "gone=/no/such/model.safetensors"])
+    err = capsys.readouterr().err
+    assert rc == 2 and err.startswith("error: ") and err.count("\n") == 1
+
+
+def test_targets(bench):
+    rows = {bench.SHIPPED_ROW: {"All": 9.0, "pct_irm": 45.0, "xrt": 30.0}}
+    t = bench.check_targets(rows)
+    assert {k: v["pass"] for k, v in t.items()} == {"all_db": True, "pct_irm": False, "xrt": True}
+    assert bench.check_targets({}) == {}
