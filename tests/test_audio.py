@@ -61,3 +61,9 @@ def test_stft_istft_inverse_and_mel_shape():
     assert torch.allclose(x, y, atol=1e-5)
     m = audio.mel_spectrogram(x, 512, n_mels=40)
     assert m.shape[:3] == (2, 1, 40)
+
+
+def test_written_files_are_readable_by_others(tmp_path):
+    import os
+    audio.write_audio(tmp_path / "x.wav", torch.zeros(1, 100))
+    assert os.stat(tmp_path / "x.wav").st_mode & 0o044 == 0o044 or os.umask(0o022) & 0o044

@@ -159,3 +159,20 @@ def test_load_rejects_other_kinds_and_unknown_arch(tiny_codec):
         load_separator(tiny_codec)
     with pytest.raises(ConfigError, match="unknown separator arch"):
         build_separator({"arch": "unet"})
+
+
+def test_cli_separate_stereo_other_rate_input(tmp_path):
+    """A stereo 44.1 kHz mixture comes out as four mono 22050 Hz stems of the same duration."""
+    from latentmix.cli import main
+    torch.manual_seed(0)
+    model = build_separator(SPEC)
+    model.save(tmp_path / "sep.safetensors")
+    t = np.arange(int(44100 * 1.5)) / 44100
+    stereo = np.stack([0.3 * np.sin(2 * np.pi * 110 * t), 0.2 * np.sin(2 * np.pi * 660 * t)], 1)
+    sf.write(tmp_path / "song.wav", stereo.astype(np.float32), 44100)
+    rc = main(["separate", str(tmp_path / "song.wav"), "-o", str(tmp_path / "out"),
+               "--model", str(tmp_path / "sep.safetensors"), "--quiet"])
+    assert rc == 0
+    for stem in ("bass", "drums", "guitar", "piano"):
+        info = sf.info(tmp_path / "out" / "song" / f"{stem}.wav")
+        assert info.channels == 1 and info.samplerate == 22050 and abs(info.frames - int(22050 * 1.5)) <= 1

@@ -6,8 +6,6 @@ so nothing here re-implements them. Tensors are float32 in [-1, 1], shaped (chan
 from __future__ import annotations
 
 import functools
-import os
-import tempfile
 from pathlib import Path
 
 import numpy as np
@@ -79,17 +77,10 @@ def write_audio(path, wav, sr: int = SAMPLE_RATE, subtype: str = "PCM_16") -> No
     if wav.ndim == 2:
         wav = wav.T
     wav = np.clip(wav, -1.0, 1.0)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
-    os.close(fd)
-    try:
-        fmt = "FLAC" if path.suffix.lower() == ".flac" else "WAV"
-        sf.write(tmp, wav, sr, subtype=subtype, format=fmt)
-        os.replace(tmp, path)
-    except BaseException:
-        if os.path.exists(tmp):
-            os.unlink(tmp)
-        raise
+    fmt = "FLAC" if path.suffix.lower() == ".flac" else "WAV"
+    from .checkpoint import atomic_path
+    with atomic_path(path) as tmp:
+        sf.write(str(tmp), wav, sr, subtype=subtype, format=fmt)
 
 
 def find_audio(paths) -> list[Path]:

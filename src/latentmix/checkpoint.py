@@ -21,6 +21,12 @@ from .errors import ModelFileError
 FORMAT_VERSION = 1
 
 
+def _umask() -> int:
+    mask = os.umask(0)
+    os.umask(mask)
+    return mask
+
+
 def atomic_path(path):
     """Context helper: yields a temporary path next to `path`, renamed over it on success, removed on failure."""
     return _Atomic(Path(path))
@@ -39,6 +45,7 @@ class _Atomic:
 
     def __exit__(self, exc_type, exc, tb):
         if exc_type is None:
+            os.chmod(self.tmp, 0o666 & ~_umask())  # mkstemp makes 0600 files; outputs are for other tools too
             os.replace(self.tmp, self.path)
         elif self.tmp.exists():
             self.tmp.unlink()

@@ -22,12 +22,6 @@ VERSION = 1
 _PRE = struct.Struct("<4sHI")
 
 
-def _umask() -> int:
-    mask = os.umask(0)
-    os.umask(mask)
-    return mask
-
-
 def write_codes(path, codes: torch.Tensor, header: dict) -> None:
     """Atomically write codes (K, F) or (B, K, F) int with a JSON-serialisable header (model id, sample_rate,
     hop_length, original_length, codebook_size, chunking, ...). Shape and dtype are added to the header."""
@@ -53,7 +47,6 @@ def write_codes(path, codes: torch.Tensor, header: dict) -> None:
             f.write(hb)
             f.write(payload)
             f.write(struct.pack("<I", zlib.crc32(payload)))
-        os.chmod(tmp, 0o666 & ~_umask())  # mkstemp creates 0600; give the file the usual permissions
 
 
 def read_header(path) -> dict:
