@@ -65,5 +65,9 @@ def test_stft_istft_inverse_and_mel_shape():
 
 def test_written_files_are_readable_by_others(tmp_path):
     import os
-    audio.write_audio(tmp_path / "x.wav", torch.zeros(1, 100))
-    assert os.stat(tmp_path / "x.wav").st_mode & 0o044 == 0o044 or os.umask(0o022) & 0o044
+    old = os.umask(0o022)
+    try:
+        audio.write_audio(tmp_path / "x.wav", torch.zeros(1, 100))
+    finally:
+        os.umask(old)
+    assert os.stat(tmp_path / "x.wav").st_mode & 0o777 == 0o644
