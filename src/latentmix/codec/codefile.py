@@ -6,7 +6,6 @@ codes. Codes are (B, K, F) stored as uint16 (codebook_size <= 65536) or uint32, 
 from __future__ import annotations
 
 import json
-import os
 import struct
 import zlib
 from pathlib import Path
