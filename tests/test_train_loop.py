@@ -150,3 +150,21 @@ def test_cli_trains_with_defaults_settable(tmp_path, monkeypatch):
     args = p.parse_args(base[:-3] + ["--steps", "5", "--quiet", "--resume"])
     assert args.func(args) == 0
     assert read_header(tmp_path / "run" / "model.safetensors")["provenance"]["steps"] == 5
+
+
+def test_init_from_a_model_file_fine_tunes(tmp_path):
+    from latentmix.checkpoint import load_tensors
+    from latentmix.errors import ModelFileError
+    train(ToyTask, toy_config(steps=5), tmp_path, tmp_path / "a", seed=0, quiet=True)
+    _, first = load_tensors(tmp_path / "a" / "model.safetensors")
+    cfg = toy_config(steps=1)
+    cfg["train"]["init"] = str(tmp_path / "a" / "model.safetensors")
+    cfg["train"]["lr"] = 0.0
+    train(ToyTask, cfg, tmp_path, tmp_path / "b", seed=1, quiet=True)
+    _, second = load_tensors(tmp_path / "b" / "model.safetensors")
+    # lr 0: the parameters are the init's (the EMA buffer moves with the data, as a codebook's would)
+    assert all(torch.equal(first[k], second[k]) for k in first if k != "ema")
+    assert not torch.equal(first["ema"], torch.zeros_like(first["ema"]))
+    cfg["train"]["init"] = str(tmp_path / "a" / "config.yaml")
+    with pytest.raises(ModelFileError, match="config.yaml"):
+        train(ToyTask, cfg, tmp_path, tmp_path / "c", seed=1, quiet=True)

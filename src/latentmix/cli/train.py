@@ -38,6 +38,8 @@ def register(subparsers) -> None:
                    help="override a config value, e.g. --set train.lr=1e-4 (repeatable)")
     p.add_argument("--seed", type=int, default=None, help="random seed (default: train.seed, else 0)")
     p.add_argument("--resume", action="store_true", help="continue from RUN/checkpoint.safetensors")
+    p.add_argument("--init", metavar="MODEL", default=None,
+                   help="start from this model file's weights (fine-tuning; same architecture)")
     p.add_argument("--steps", type=int, default=None, metavar="N", help="total training steps (sets train.steps)")
     p.add_argument("--device", choices=["auto", "cpu", "cuda"], default="auto", help="default: cuda if available")
     p.add_argument("--quiet", action="store_true", help="no progress bar (log lines still go to stderr)")
@@ -59,6 +61,10 @@ def run(args) -> int:
         if args.steps < 1:
             raise InputError(f"--steps must be positive, got {args.steps}")
         config["train"]["steps"] = args.steps
+    if args.init is not None:
+        if not Path(args.init).is_file():
+            raise InputError(f"{args.init}: no such model file for --init")
+        config["train"]["init"] = str(args.init)
     data = Path(args.data)
     if not data.is_dir():
         raise InputError(f"{data}: no such data folder (make one with `latentmix data ...`)")

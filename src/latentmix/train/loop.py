@@ -28,7 +28,7 @@ from torch.utils.data import DataLoader, IterableDataset
 
 from .. import __version__
 from ..config import save_config
-from ..errors import ConfigError, InputError, LatentmixError
+from ..errors import ConfigError, InputError, LatentmixError, ModelFileError
 from . import ddp
 from .logging import RunLogger, format_line, truncate_metrics
 from .state import (StepSampler, checkpoint_path, get_rng_state, load_checkpoint, lr_factor,
@@ -40,7 +40,8 @@ TASKS = {"codec": "latentmix.train.codec_task:CodecTask",
 DEFAULTS = dict(steps=1000, batch_size=8, lr=3e-4, betas=[0.9, 0.99], weight_decay=0.0, grad_clip=1.0,
                 lr_schedule="constant", warmup_steps=0, lr_decay=0.9999, lr_min_ratio=0.0, num_workers=0,
                 log_every=50, val_every=0, val_items=8, ckpt_every=500, adversarial=False, disc_lr=None,
-                seed=None, ddp_wrap=True, find_unused_parameters=False, broadcast_buffers=True, tensorboard=True)
+                seed=None, ddp_wrap=True, find_unused_parameters=False, broadcast_buffers=True, tensorboard=True,
+                init=None)   # init: a model file whose weights start the run (fine-tuning)
 
 
 def resolve_task(task):
@@ -73,6 +74,17 @@ def train_settings(config: dict) -> dict:
         if not isinstance(s[k], int) or s[k] < 1:
             raise ConfigError(f"train.{k}: expected a positive integer, got {s[k]!r}")
     return s
+
+
+def _init_from(model, path) -> None:
+    """Start from the weights of a model file of the same architecture (strict: names and shapes)."""
+    from ..checkpoint import load_tensors
+    _, tensors = load_tensors(path)
+    own = model.state_dict()
+    bad = sorted(set(own) ^ set(tensors)) or [k for k in own if own[k].shape != tensors[k].shape]
+    if bad:
+        raise ModelFileError(f"{path}: cannot initialise this model from it (mismatched tensors, e.g. {bad[0]})")
+    model.load_state_dict(tensors, strict=True)
 
 
 def _seed_all(seed: int) -> None:
@@ -220,6 +232,8 @@ def _train(task_cls, config, s, data_root, out_dir, seed, resume, info, quiet, m
         raise InputError(f"{data_root}: the training dataset is empty")
 
     start_step, best = 0, None
+    if state is None and s["init"]:
+        _init_from(model, s["init"])
     if state is not None:
         model.load_state_dict(state["model"], strict=True)
         if disc is not None:
