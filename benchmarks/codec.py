@@ -23,6 +23,7 @@ from __future__ import annotations
 
 import argparse
 import math
+import os
 import shutil
 import statistics
 import subprocess
@@ -37,7 +38,7 @@ import torch
 from tqdm import tqdm
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from common import command_line, machine, today, write_section  # noqa: E402
+from common import command_line, machine, nproc, today, write_section  # noqa: E402
 
 from latentmix import SAMPLE_RATE  # noqa: E402
 from latentmix.audio import resample, stft  # noqa: E402
@@ -356,6 +357,9 @@ def render(args, argv, model: Codec, header: dict, model_path: Path, excerpts, c
           "| torch threads | x real time, best of 3 | x real time, median of 3 |", "|---:|---:|---:|"]
     for s in speeds:
         L.append(f"| {s['threads']} | {s['best']:.1f} | {s['median']:.1f} |")
+    if args.load_at_start >= 0.5:
+        L += ["", f"Measured while other processes were running (1-min load average {args.load_at_start:.2f} on "
+                  f"{nproc()} CPUs when the script started): speeds are lower bounds; rerun on an idle machine."]
     if prof:
         L += ["", f"Profile (one encode + decode, {speeds[0]['threads']} threads, torch.profiler, top ops by self CPU):",
               "", "| op | self CPU (ms) | share |", "|---|---:|---:|"]
@@ -411,6 +415,7 @@ def main(argv=None) -> int:
     torch.set_num_threads(args.threads)
     torch.manual_seed(0)
     args.machine_line = machine(args.threads)          # load average before this script adds its own
+    args.load_at_start = os.getloadavg()[0] if hasattr(os, "getloadavg") else 0.0
 
     model_path = resolve_model(args.model, "codec")
     header = read_header(model_path)
