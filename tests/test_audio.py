@@ -71,3 +71,14 @@ def test_written_files_are_readable_by_others(tmp_path):
     finally:
         os.umask(old)
     assert os.stat(tmp_path / "x.wav").st_mode & 0o777 == 0o644
+
+
+def test_cached_spectral_constants_survive_inference_mode():
+    """The window and mel filterbank are cached: a first call under inference_mode must not poison autograd."""
+    audio._window.cache_clear()
+    audio.mel_filterbank.cache_clear()
+    with torch.inference_mode():
+        audio.mel_spectrogram(torch.randn(1, 1, 4096), 256, n_mels=20)
+    x = torch.randn(1, 1, 4096, requires_grad=True)
+    audio.mel_spectrogram(x, 256, n_mels=20).sum().backward()
+    assert x.grad is not None

@@ -148,12 +148,13 @@ def mel_filterbank(n_fft: int, n_mels: int, sr: int = SAMPLE_RATE, fmin: float =
         up = (freqs - lo) / max(c - lo, 1e-9)
         down = (hi - freqs) / max(hi - c, 1e-9)
         fb[i] = np.maximum(0, np.minimum(up, down)) * (2.0 / max(hi - lo, 1e-9))
-    return torch.from_numpy(fb)
+    with torch.inference_mode(False):  # cached: must stay usable by autograd after an inference-mode caller
+        return torch.from_numpy(fb)
 
 
 def mel_spectrogram(x: torch.Tensor, n_fft: int = 1024, hop: int | None = None, n_mels: int = 80,
                     sr: int = SAMPLE_RATE) -> torch.Tensor:
     """Magnitude mel spectrogram of (..., time) audio -> (..., n_mels, frames)."""
     mag = stft(x, n_fft, hop).abs()
-    fb = mel_filterbank(n_fft, n_mels, sr).to(x.device)  # built from numpy: never an inference tensor
+    fb = mel_filterbank(n_fft, n_mels, sr).to(x.device)
     return torch.matmul(fb, mag)
