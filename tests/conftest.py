@@ -2,6 +2,12 @@
 from __future__ import annotations
 
 import pytest
+import torch
+
+# One torch thread for the whole session: the tests are small (threads cost more than they give), and this
+# torch/MKL build fails batched float64 solves (fast_bss_eval) after the thread count goes 1 -> 2 within a
+# process, which per-test set/restore fixtures would otherwise do.
+torch.set_num_threads(1)
 
 
 @pytest.fixture(scope="session")
