@@ -1,12 +1,11 @@
 """Peak memory of `latentmix separate` and `latentmix codec encode` on long files: 1 vs 10 minutes.
 
 Bounded memory means the peak RSS grows with the file's own size (input and output samples), not with the
-model's activations per second; each run is a fresh subprocess, measured with getrusage(RUSAGE_CHILDREN).
+model's activations per second; each run is a fresh subprocess, measured with getrusage(RUSAGE_CHILDREN) in a probe process per command.
 """
 from __future__ import annotations
 
 import argparse
-import resource
 import subprocess
 import sys
 import tempfile
@@ -32,16 +31,20 @@ def make_song(path: Path, minutes: float, seed: int = 0) -> None:
     sf.write(path, np.resize(mix, n).astype(np.float32), SR, subtype="FLOAT")
 
 
+_PROBE = ("import resource, subprocess, sys\n"
+          "p = subprocess.run(sys.argv[1:], capture_output=True, text=True)\n"
+          "sys.stderr.write(p.stderr[-400:])\n"
+          "print(resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss if p.returncode == 0 else -1)\n")
+
+
 def run(cmd: list[str]) -> tuple[float, float]:
-    """(peak RSS MiB of the child, wall seconds) for one subprocess."""
+    """(peak RSS MiB, wall seconds) of one command, measured by a fresh probe process that only runs it."""
     t0 = time.time()
-    before = resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss
-    proc = subprocess.run(cmd, capture_output=True, text=True)
-    if proc.returncode != 0:
+    proc = subprocess.run([sys.executable, "-c", _PROBE, *cmd], capture_output=True, text=True)
+    kib = int(proc.stdout.strip() or -1)
+    if kib < 0:
         raise SystemExit(f"error: {' '.join(cmd)} failed: {proc.stderr.strip().splitlines()[-1:]}")
-    peak = resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss
-    # ru_maxrss of children is the max over all children so far: run the small file first
-    return max(peak, before) / 1024, time.time() - t0
+    return kib / 1024, time.time() - t0
 
 
 def main(argv=None) -> int:
@@ -63,8 +66,8 @@ def main(argv=None) -> int:
     audio_mib = {m: m * 60 * SR * 4 / 2**20 for m in args.minutes}
     md = [provenance(__file__, argv), "",
           "Peak RSS of a fresh `latentmix` process (includes Python + torch, about 300 MiB, and the file's "
-          "input and output samples: 1 min of float32 audio is 5 MiB, 4 stems of it 20 MiB). RUSAGE_CHILDREN "
-          "keeps the maximum over children, so files run from short to long.", "",
+          "input and output samples: 1 min of float32 audio is 5 MiB, 4 stems of it 20 MiB); each command runs "
+          "alone under a probe process that reads its RUSAGE_CHILDREN peak.", "",
           "| command | minutes | peak RSS MiB | audio buffers MiB (in + 4 stems) | wall s | x real time |",
           "|---|---|---|---|---|---|"]
     for name, minutes, rss, wall, rt in rows:
