@@ -5,9 +5,7 @@ Run `python benchmarks/data.py [--songs 10 --seconds 20] [--write]`; --write rep
 from __future__ import annotations
 
 import argparse
-import datetime
 import os
-import platform
 import sys
 import tempfile
 import time
@@ -18,19 +16,10 @@ from latentmix.data.composer import compose
 from latentmix.data.soundfont import render_midi
 from latentmix.data.synth import render_song
 
-RESULTS = Path(__file__).resolve().parent / "RESULTS.md"
-BEGIN, END = "<!-- data:begin -->", "<!-- data:end -->"
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+from common import provenance, write_section  # noqa: E402
+
 SF2 = "/usr/share/sounds/sf2/FluidR3_GM.sf2"
-
-
-def cpu_model() -> str:
-    try:
-        for line in Path("/proc/cpuinfo").read_text().splitlines():
-            if line.startswith("model name"):
-                return line.split(":", 1)[1].strip()
-    except OSError:
-        pass
-    return platform.processor() or platform.machine()
 
 
 def main(argv=None) -> int:
@@ -70,25 +59,14 @@ def main(argv=None) -> int:
     else:
         print(f"note: {args.soundfont} missing, SoundFont row skipped", file=sys.stderr)
 
-    cmd = "python benchmarks/data.py " + " ".join(argv if argv is not None else sys.argv[1:])
-    lines = ["## Data rendering", "",
-             f"Machine: {os.cpu_count()} CPUs ({cpu_model()}), Python {platform.python_version()}; "
-             f"date {datetime.date.today().isoformat()}; command `{cmd.strip()}`.", "",
+    lines = ["## Data rendering", "", provenance(__file__, argv), "",
              f"{args.songs} songs x {args.seconds:g} s, bass/drums/guitar/piano at 22050 Hz.", "",
              "| renderer | audio (s) | wall (s) | x real time |", "|---|---:|---:|---:|"]
     lines += [f"| {name} | {a:.0f} | {d:.2f} | {a / d:.1f} |" for name, a, d in rows]
     table = "\n".join(lines)
     print(table)
     if args.write:
-        block = f"{BEGIN}\n{table}\n{END}"
-        text = RESULTS.read_text() if RESULTS.exists() else "# Benchmark results\n"
-        if BEGIN in text and END in text:
-            a, b = text.index(BEGIN), text.index(END) + len(END)
-            text = text[:a] + block + text[b:]
-        else:
-            text = text.rstrip("\n") + "\n\n" + block + "\n"
-        RESULTS.write_text(text)
-        print(f"wrote {RESULTS}", file=sys.stderr)
+        print(f"wrote {write_section('data', table)}", file=sys.stderr)
     return 0
 
 

@@ -13,14 +13,6 @@ from latentmix.codec.model import Codec
 from latentmix.errors import LatentmixError, ModelFileError
 
 
-@pytest.fixture(autouse=True)
-def _one_thread():
-    n = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(n)
-
-
 def run(argv):
     p = argparse.ArgumentParser()
     sub = p.add_subparsers(dest="command")

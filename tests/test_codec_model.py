@@ -15,15 +15,6 @@ TINY = dict(base_channels=4, strides=[2, 4], latent_dim=8, dilations=[1, 3],
             quantizer={"type": "rvq", "num_codebooks": 4, "codebook_size": 16, "quantizer_dropout": 0.5})
 
 
-@pytest.fixture(autouse=True)
-def _one_thread():
-    """Tiny tensors: one thread avoids OpenMP oversubscription on a busy 2-core machine."""
-    n = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(n)
-
-
 def tiny(**kw):
     torch.manual_seed(0)
     return Codec(**{**TINY, **kw})

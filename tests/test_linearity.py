@@ -12,15 +12,6 @@ QUANTS = {"rvq": {"type": "rvq", "num_codebooks": 3, "codebook_size": 16},
           "vae": {"type": "vae"}}
 
 
-@pytest.fixture(autouse=True)
-def _one_thread():
-    """Tiny tensors: one thread avoids OpenMP oversubscription on a busy 2-core machine."""
-    n = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(n)
-
-
 def make(q):
     torch.manual_seed(0)
     return Codec(base_channels=4, strides=[2, 4], latent_dim=8, dilations=[1], quantizer=q)

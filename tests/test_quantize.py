@@ -7,15 +7,6 @@ from latentmix.codec.quantize import (ResidualVectorQuantizer, SOMQuantizer, VAE
 from latentmix.codec.quantize.som import neighbourhood
 
 
-@pytest.fixture(autouse=True)
-def _one_thread():
-    """Tiny tensors: one thread avoids OpenMP oversubscription on a busy 2-core machine."""
-    n = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(n)
-
-
 def test_straight_through_gradient():
     torch.manual_seed(0)
     q = VectorQuantizer(8, 32, kmeans_init=False).train()
