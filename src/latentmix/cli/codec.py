@@ -113,7 +113,8 @@ def cmd_decode(args) -> int:
 
 def cmd_roundtrip(args) -> int:
     from ..audio import AUDIO_EXTENSIONS, write_audio
-    from ..codec.losses import mel_distance, si_sdr
+    from ..metrics.codec import mel_distance
+    from ..metrics.sisdr import si_sdr
     model, _ = _load_model(args)
     for src, dst in tqdm(_outputs(args.inputs, args.out, ".wav", AUDIO_EXTENSIONS), disable=args.quiet,
                          desc="roundtrip", unit="file"):
@@ -121,7 +122,7 @@ def cmd_roundtrip(args) -> int:
             wav, codes, cf = _encode_file(model, src, args, bar)
         with torch.inference_mode():
             rec = model.decode_chunked(codes[None], cf)[0][..., :wav.shape[-1]]
-            sdr, mel = float(si_sdr(rec, wav).mean()), float(mel_distance(rec, wav, model.sample_rate))
+            sdr, mel = float(si_sdr(rec, wav).mean()), float(mel_distance(rec, wav, sr=model.sample_rate))
         write_audio(dst, rec, model.sample_rate)
         kbps = model.bitrate(codes.shape[0]) / 1000
         print(f"{src}\tsi_sdr={sdr:.2f} dB\tmel_distance={mel:.3f}\tbitrate={kbps:.2f} kbps\t-> {dst}")

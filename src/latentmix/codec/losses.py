@@ -56,17 +56,3 @@ def reconstruction_losses(x: torch.Tensor, y: torch.Tensor, weights: dict | None
     if w.get("l1", 1.0):
         out["rec/l1"] = F.l1_loss(x, y)
     return out
-
-
-def si_sdr(estimate: torch.Tensor, reference: torch.Tensor, eps: float = 1e-8) -> torch.Tensor:
-    """Zero-mean scale-invariant SDR in dB over the last axis: (..., T) -> (...)."""
-    est = estimate - estimate.mean(-1, keepdim=True)
-    ref = reference - reference.mean(-1, keepdim=True)
-    scale = (est * ref).sum(-1, keepdim=True) / (ref.pow(2).sum(-1, keepdim=True) + eps)
-    target = scale * ref
-    return 10 * torch.log10((target.pow(2).sum(-1) + eps) / ((est - target).pow(2).sum(-1) + eps))
-
-
-def mel_distance(estimate: torch.Tensor, reference: torch.Tensor, sr: int = SAMPLE_RATE) -> torch.Tensor:
-    """Multi-scale log-mel L1 distance (scales 512..2048), a scalar."""
-    return multiscale_mel_loss(estimate, reference, (512, 1024, 2048), (80, 160, 320), sr)

@@ -12,7 +12,9 @@ from torch.utils.data import Dataset
 from ..codec.discriminators import (CodecDiscriminator, discriminator_loss, feature_matching_loss,
                                     generator_adv_loss)
 from ..codec.linearity import linearity_loss
-from ..codec.losses import mel_distance, reconstruction_losses, si_sdr
+from ..codec.losses import reconstruction_losses
+from ..metrics.codec import mel_distance
+from ..metrics.sisdr import si_sdr
 from ..codec.model import Codec
 
 _QUANT = {"commitment": "/commitment", "codebook": "/codebook", "kl": "vae/kl"}
@@ -116,7 +118,7 @@ class CodecTask:
                 hits = torch.zeros(codes.shape[1], model.codebook_size).scatter_(1, codes[0], 1.0)
                 used = hits if used is None else torch.maximum(used, hits)
             sdr += float(si_sdr(y, x).mean())
-            mel += float(mel_distance(y, x, model.sample_rate))
+            mel += float(mel_distance(y, x, sr=model.sample_rate))
             n += 1
         model.train(was)
         if n == 0:
