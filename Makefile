@@ -4,7 +4,8 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: demo test venv clean
+.PHONY: demo test venv peers clean
+PEERS_STAMP := $(VENV)/.peers
 
 $(BIN)/python:
 	$(PY) -m venv $(VENV)
@@ -19,10 +20,20 @@ $(STAMP): $(BIN)/python pyproject.toml
 
 venv: $(STAMP)
 
+# Same-budget peers (benchmarks/peers/): demucs and encodec declare torchaudio, which would replace the pinned CPU
+# torch, so they go in with --no-deps next to the `[peers]` extra (the packages their model classes import).
+$(PEERS_STAMP): $(STAMP)
+	$(BIN)/pip install -q -e '.[dev,peers]'
+	$(BIN)/pip install -q --no-deps demucs==4.1.0 encodec==0.1.1
+	$(BIN)/python -c "import torch, sys; v = torch.__version__; sys.exit(0 if v.startswith('2.13.0') else 'torch is ' + v + ', expected the pinned 2.13.0')"
+	touch $(PEERS_STAMP)
+
+peers: $(PEERS_STAMP)
+
 demo: $(STAMP)
 	$(BIN)/python -m latentmix.demo
 
-test: $(STAMP)
+test: $(STAMP) $(PEERS_STAMP)
 	$(BIN)/python -m pytest -q -x tests
 
 clean:

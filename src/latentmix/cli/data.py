@@ -44,6 +44,8 @@ def register(subparsers) -> None:
     r.add_argument("--out", required=True, help="output folder")
     r.add_argument("--seed", type=int, default=0, help="seed of the split assignment (default 0)")
     r.add_argument("--tail", type=float, default=1.0, help="seconds rendered after the last event (default 1)")
+    r.add_argument("--splits", default="0.8,0.1,0.1",
+                   help="train,validation,test fractions (default 0.8,0.1,0.1; '0,0,1' makes a test-only set)")
     r.add_argument("--workers", type=int, default=None, help="parallel processes (default: min(2, CPUs))")
     r.add_argument("--quiet", action="store_true", help="no progress bar")
     r.set_defaults(func=_render_midi)
@@ -65,7 +67,11 @@ def _render_midi(args) -> int:
     from ..errors import ConfigError
     if args.tail < 0:
         raise ConfigError(f"--tail must be >= 0, got {args.tail}")
-    out = render_midi_dataset(args.midi, args.soundfont, args.out, seed=args.seed, tail=args.tail,
+    try:
+        splits = tuple(float(v) for v in args.splits.split(","))
+    except ValueError:
+        raise ConfigError(f"--splits: expected three comma-separated fractions, got '{args.splits}'") from None
+    out = render_midi_dataset(args.midi, args.soundfont, args.out, seed=args.seed, tail=args.tail, splits=splits,
                               progress=not args.quiet, workers=args.workers)
     print(f"wrote rendered MIDI stems to {out}", file=sys.stdout)
     return 0

@@ -24,11 +24,16 @@ class SupervisedSeparator:
 
     def __init__(self, model=None, device: str = "cpu", segment_seconds: float | None = None,
                  overlap: float = 0.25, batch_size: int = 1, **_ignored):
-        path = resolve_model(None if model in ("supervised",) else model, "separator")
-        self.path = path
+        """model: a separator file, a registered name, None (the shipped default) or a loaded separator module
+        (anything with the separator forward convention, `stems`, `sample_rate` and `config`)."""
         torch.set_flush_denormal(True)   # denormal mask products on quiet passages slow CPU kernels 3-10x
         self.device = torch.device(device)
-        self.model = load_separator(path, device=self.device)
+        if isinstance(model, torch.nn.Module):
+            self.path = getattr(model, "path", None) or f"<{type(model).__name__} in memory>"
+            self.model = model.to(self.device).eval()
+        else:
+            self.path = resolve_model(None if model in ("supervised",) else model, "separator")
+            self.model = load_separator(self.path, device=self.device)
         self.stems = self.model.stems
         seg = float(segment_seconds or self.model.config.get("segment_seconds", 6.0))
         self.segment_seconds = seg

@@ -5,7 +5,8 @@ A Task (see `latentmix.train.Task`) supplies model, data, losses, validation and
 It runs unchanged under `torchrun --nproc_per_node N`. Keys read from config['train'] (defaults in DEFAULTS):
 steps, batch_size, lr, betas, weight_decay, grad_clip, lr_schedule (constant|cosine|exponential), warmup_steps,
 lr_decay (exponential, per step), lr_min_ratio (cosine), num_workers, log_every, val_every, val_items,
-ckpt_every, adversarial, disc_lr, seed, ddp_wrap, find_unused_parameters, broadcast_buffers, tensorboard.
+ckpt_every, adversarial, disc_lr, seed, ddp_wrap, find_unused_parameters, broadcast_buffers, tensorboard,
+max_seconds (a wall-clock budget: the run ends as finished, and exports, once it has trained that long).
 Resume is bit-exact on one process with num_workers=0: the data order is a function of (seed, step) only
 (StepSampler), the LR a function of step only, and optimizer, model, adversary and RNG states are restored.
 """
@@ -41,7 +42,7 @@ DEFAULTS = dict(steps=1000, batch_size=8, lr=3e-4, betas=[0.9, 0.99], weight_dec
                 lr_schedule="constant", warmup_steps=0, lr_decay=0.9999, lr_min_ratio=0.0, num_workers=0,
                 log_every=50, val_every=0, val_items=8, ckpt_every=500, adversarial=False, disc_lr=None,
                 seed=None, ddp_wrap=True, find_unused_parameters=False, broadcast_buffers=True, tensorboard=True,
-                init=None)   # init: a model file whose weights start the run (fine-tuning)
+                init=None, max_seconds=None)   # init: a model file whose weights start the run (fine-tuning)
 
 
 def resolve_task(task):
@@ -281,6 +282,8 @@ def _train(task_cls, config, s, data_root, out_dir, seed, resume, info, quiet, m
                   "world_size": world, "task": task_cls.__name__, "latentmix_version": __version__,
                   "torch_version": torch.__version__}
     result: dict = {"step": start_step, "interrupted": False}
+    budget = float(s["max_seconds"]) if s["max_seconds"] else None
+    spent = float((meta or {}).get("elapsed", 0.0))      # wall time of earlier legs of a resumed run
 
     def checkpoint(step):
         rngs = ddp.all_gather_objects(get_rng_state())
@@ -379,6 +382,12 @@ def _train(task_cls, config, s, data_root, out_dir, seed, resume, info, quiet, m
                 window, n_window, t_window = {}, 0, time.time()
             if s["val_every"] and step % int(s["val_every"]) == 0 and step < total:
                 validate(step)
+            if budget is not None and step < stop_at:
+                over = int(spent + time.time() - t0 >= budget)
+                if (ddp.all_reduce_max_int(over) if world > 1 else over):
+                    log.info(f"wall-clock budget of {budget:g} s reached at step {step}")
+                    stop_at = total = step
+                    result["stopped_by"] = "max_seconds"
             stopping = ddp.all_reduce_max_int(stop.signum) if world > 1 else stop.signum
             if stopping or (s["ckpt_every"] and step % int(s["ckpt_every"]) == 0) or step == stop_at:
                 checkpoint(step)
@@ -393,7 +402,7 @@ def _train(task_cls, config, s, data_root, out_dir, seed, resume, info, quiet, m
         validate(step)
         if main:
             prov = {**provenance, "steps": step, "wall_time_s": round(time.time() - t0, 2),
-                    "best_score": best}
+                    "best_score": best, "stopped_by": result.get("stopped_by", "steps")}
             task.export(model, out_dir / "model.safetensors", prov)
             log.info(f"trained {step} steps in {time.time() - t0:.1f} s; model: {out_dir / 'model.safetensors'}")
         ddp.barrier()

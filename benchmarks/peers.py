@@ -1,0 +1,317 @@
+"""Same-budget peers: train HTDemucs, Demucs and an EnCodec codec here with latentmix's one loop, then put them
+beside latentmix's models (separation on two test sets, codec at matched bitrates) in benchmarks/RESULTS.md.
+
+  python benchmarks/peers.py train NAME --data data/slakhlike --out runs/peer_NAME --minutes 30
+  python benchmarks/peers.py separation --data data/slakhlike --data2 data/slakhlike_sf2 --peer NAME=PATH ...
+  python benchmarks/peers.py codec --data data/slakhlike --peer PATH [--write]
+
+NAME: htdemucs | demucs | encodec. `train` gives every model the same wall-clock budget: it times three
+training steps, sets train.steps so that the cosine schedule ends at the budget, and stops the run at the budget
+(train.max_seconds) whatever happens. Install the peers with `make peers`.
+"""
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+import time
+from pathlib import Path
+
+import torch
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+from common import command_line, machine, today, write_section  # noqa: E402
+
+from latentmix.errors import ConfigError, LatentmixError  # noqa: E402
+
+PEERS = ("htdemucs", "demucs", "encodec")
+
+
+# ------------------------------------------------------------------ training
+def peer_task(name: str):
+    """(Task class, default config) of a peer."""
+    if name in ("htdemucs", "demucs"):
+        from peers.separators import PeerSeparatorTask, peer_separator_config
+        return PeerSeparatorTask, peer_separator_config(name)
+    if name == "encodec":
+        from peers.codecs import PeerCodecTask, peer_codec_config
+        return PeerCodecTask, peer_codec_config()
+    raise ConfigError(f"unknown peer '{name}' (known: {', '.join(PEERS)})")
+
+
+def seconds_per_step(task_cls, config: dict, data_root, n: int = 3) -> float:
+    """Median wall time of n training steps (after one untimed) with the task's own batches and AdamW."""
+    from torch.utils.data import DataLoader
+    torch.manual_seed(0)
+    task = task_cls(config, str(data_root), 0)
+    model = task.build_model()
+    opt = torch.optim.AdamW(model.parameters(), lr=1e-4)
+    loader = iter(DataLoader(task.train_dataset(), batch_size=config["train"]["batch_size"], shuffle=True))
+    times = []
+    for i in range(n + 1):
+        batch = next(loader)
+        t0 = time.perf_counter()
+        out = task.training_step(model, batch, i)
+        opt.zero_grad()
+        out["loss"].backward()
+        opt.step()
+        times.append(time.perf_counter() - t0)
+    return sorted(times[1:])[len(times[1:]) // 2]
+
+
+def train_peer(name: str, data_root, out_dir, minutes: float, seed: int = 0, sets=(), quiet: bool = False,
+               seconds_per_step_hint: float | None = None) -> dict:
+    """Train peer `name` for `minutes` of wall-clock time; returns the loop's result. seconds_per_step_hint
+    replaces the three-step timing (use it when the machine is busier now than it will be during the run)."""
+    from latentmix.config import apply_overrides
+    from latentmix.train import train
+    task_cls, config = peer_task(name)
+    config = apply_overrides(config, list(sets))
+    budget = 60.0 * float(minutes)
+    if budget <= 0:
+        raise ConfigError(f"--minutes {minutes}: must be positive")
+    sps = seconds_per_step_hint or seconds_per_step(task_cls, config, data_root)
+    # validation runs inside the budget too: leave it ~8 % of the time, as the latentmix runs had
+    steps = max(10, int(0.92 * budget / sps))
+    config["train"].update(steps=steps, max_seconds=budget, seed=seed)
+    print(f"{name}: {sps:.2f} s per step -> train.steps {steps} for a {minutes:g} min budget", file=sys.stderr)
+    return train(task_cls, config, data_root, out_dir, seed=seed, quiet=quiet, config_name=f"peer:{name}")
+
+
+# ------------------------------------------------------------------ separation
+def _training_line(header: dict) -> str:
+    p = (header or {}).get("provenance") or {}
+    if "steps" not in p:
+        return "-"
+    wall = f", {p['wall_time_s'] / 60:.0f} min" if p.get("wall_time_s") else ""
+    return f"{p['steps']} steps{wall}"
+
+
+def _ratio(a: float, b: float) -> str:
+    """a / b of two SI-SDRi or distance figures; n/a when b is not positive (a ratio of dB then means nothing)."""
+    return f"{a / b:.2f}" if b > 0 and a == a and b == b else "n/a"
+
+
+def separation_rows(args, device: str) -> list:
+    """latentmix files (--model), the shipped default (--shipped), peers (--peer) and the IRM, as MethodRows."""
+    import separation as sb
+    from peers.separators import load_peer_separator
+    from latentmix.separation.registry import get_method
+    from latentmix.separation.supervised import SupervisedSeparator
+    rows = []
+    for name, path in sb.parse_models(args.model):
+        rows.append(sb.MethodRow(name, get_method("supervised", model=path, device=device), "latentmix", path))
+    if args.shipped:
+        m = get_method("supervised", model="default", device=device)
+        rows.append(sb.MethodRow(sb.SHIPPED_ROW, m, "shipped", m.path))
+    for name, path in sb.parse_models(args.peer):
+        model = load_peer_separator(path, device=device)
+        model.path = path
+        rows.append(sb.MethodRow(name, SupervisedSeparator(model=model, device=device), "peer", path))
+    rows.append(sb.MethodRow(sb.IRM_ROW, get_method("oracle-irm", device=device), "oracle"))
+    for r in rows:
+        model = getattr(r.method, "model", None)
+        r.header = getattr(model, "header", None) or {}
+        r.training = _training_line(r.header)
+    return rows
+
+
+def separation_markdown(results: dict, rows, meta: dict, ref: str | None) -> tuple[str, dict]:
+    import separation as sb
+    from latentmix.metrics.protocols import get_protocol
+    stems = get_protocol("msdm").stems
+    training = {r.name: r.training for r in rows}
+    L = ["## Same-budget peers: separation", "",
+         f"Machine: {meta['machine']}; date {meta['date']}; command `{meta['command']}`.", "",
+         f"Budget: {meta['budget']}", "",
+         "msdm protocol v1 (SI-SNRi dB per stem, All = mean of the stem means, kept 4 s windows), mixture = sum of "
+         "the 4 stems, every model run like `latentmix separate` (its own segment, overlap 0.25). Ratios divide "
+         "All figures (n/a when the row's All is not positive). Speed: "
+         f"{meta['threads']} torch thread(s), separation calls only.", ""]
+    verdict = {}
+    for key, title in (("builtin", "built-in test split (procedural timbres, the training renderer)"),
+                       ("soundfont", "SoundFont test set (the same test songs' MIDI through FluidR3_GM: timbres "
+                                     "no model trained on)")):
+        res = results.get(key)
+        if res is None:
+            continue
+        R = res["rows"]
+        ship = R.get(sb.SHIPPED_ROW, {}).get("All", float("nan"))
+        refv = R.get(ref, {}).get("All", float("nan")) if ref else None
+        L += [f"### {title}", "", f"`{res['data']}`: {res['tracks']} tracks, {res['audio_seconds']:.0f} s.", "",
+              "| method | " + " | ".join(stems) + " | All | % of IRM | shipped / row |"
+              + (f" {ref} / row |" if ref else "") + " params | s per audio s | training |",
+              "|---|" + "---:|" * (len(stems) + 3 + (1 if ref else 0) + 2) + "---|"]
+        for name, r in R.items():
+            cells = [f"{r[s]:.2f}" for s in stems] + [f"**{r['All']:.2f}**", f"{r['pct_irm']:.0f} %",
+                                                      _ratio(ship, r["All"])]
+            if ref:
+                cells.append(_ratio(refv, r["All"]))
+            cells += [sb._params(r["params"]), f"{r['sec_per_sec']:.4f}", training.get(name, "-")]
+            L.append(f"| {name} | " + " | ".join(cells) + " |")
+        L.append("")
+        ht = [n for n, r in R.items() if r["kind"] == "peer" and "htdemucs" in n.lower()]
+        for n in ht:
+            verdict[f"{key}:{n}"] = {"shipped": ship, "peer": R[n]["All"], "pass": bool(ship >= R[n]["All"])}
+    if verdict:
+        L.append("Target (shipped separator >= same-budget HTDemucs, All): " + "; ".join(
+            f"{k.split(':')[0]} {v['shipped']:.2f} vs {v['peer']:.2f} dB {'PASS' if v['pass'] else 'MISS'}"
+            for k, v in verdict.items()) + ".")
+    L += [""] + [f"- {r.name}: {r.detail}" for r in rows]
+    return "\n".join(L), verdict
+
+
+def run_separation(args) -> tuple[str, dict]:
+    import separation as sb
+    from latentmix.data.datasets import list_tracks
+    from latentmix.separation.registry import resolve_device
+    torch.set_num_threads(args.threads)
+    device = resolve_device(args.device)
+    rows = separation_rows(args, device)
+    results = {}
+    for key, root in (("builtin", args.data), ("soundfont", args.data2)):
+        if not root:
+            continue
+        tracks = list_tracks(root, args.split)[: args.max_tracks]
+        res = sb.evaluate(rows, tracks, device, args.quiet)
+        res["data"] = f"{root}/{args.split}"
+        results[key] = res
+    meta = {"machine": machine(args.threads), "date": today(), "threads": args.threads,
+            "command": command_line(__file__, args.argv), "budget": args.budget}
+    md, verdict = separation_markdown(results, rows, meta, args.same_budget)
+    return md, {**meta, "results": results, "targets": verdict}
+
+
+# ------------------------------------------------------------------ codec
+def run_codec(args) -> tuple[str, dict]:
+    import codec as cb
+    from peers.codecs import load_peer_codec
+    from latentmix.checkpoint import read_header
+    from latentmix.codec.model import Codec
+    from latentmix.pretrained.registry import resolve_model
+    torch.set_num_threads(args.threads)
+    ours_path = resolve_model(args.model, "codec")
+    ours, peer = Codec.load(ours_path).eval(), load_peer_codec(args.peer).eval()
+    if ours.hop_length != peer.hop_length or ours.codebook_size != peer.codebook_size:
+        raise ConfigError("the peer codec must share latentmix's frame rate and codebook size for matched bitrates")
+    excerpts = cb.load_excerpts(args.data, args.split, args.seconds, args.max_tracks)
+    with torch.inference_mode():
+        q_ours, _, _ = cb.evaluate_codec(ours, excerpts, args.quiet)
+        q_peer, _, _ = cb.evaluate_codec(peer, excerpts, args.quiet)
+    levels = [n for n in args.levels if n <= min(ours.num_codebooks, peer.num_codebooks)]
+    opus = []
+    if cb.shutil.which("opusenc") and cb.shutil.which("opusdec"):
+        want = sorted({round(cb.opus_kbps_request(ours.bitrate(n), "hard-cbr"), 3) for n in levels
+                       if ours.bitrate(n) / 1000 >= cb.MIN_COMPARE_KBPS})
+        opus = cb.evaluate_opus(excerpts, want, "hard-cbr", args.quiet)
+    x30 = cb.speed_mixture(args.data, args.split, cb.SPEED_SECONDS)
+    speed = {"latentmix": cb.time_codec(ours, x30, 2), "peer": cb.time_codec(peer, x30, 2)}
+    n_ours, n_peer = (sum(p.numel() for p in m.parameters()) for m in (ours, peer))
+    date = today()
+    L = ["## Same-budget peers: codec", "",
+         f"Machine: {machine(args.threads)}; date {date}; command `{command_line(__file__, args.argv)}`.", "",
+         f"Budget: {args.budget}", "",
+         f"latentmix: `{ours_path}` ({n_ours / 1e6:.2f} M parameters, {_training_line(read_header(ours_path))}); "
+         f"EnCodec peer: `{args.peer}` ({n_peer / 1e6:.2f} M parameters, "
+         f"{_training_line(read_header(args.peer))}). Both: hop 320 at 22050 Hz, 1024-code RVQ levels, so level n "
+         f"is the same bitrate for both. {len(excerpts)} test mixtures x {args.seconds:g} s (the middle of each "
+         "track); mel = DAC-style 7-scale log-mel L1 distance (lower is better), SI-SDR zero-mean dB. Ratios: "
+         "latentmix / peer (mel: < 1 means latentmix is better; SI-SDR: > 1 better when both are positive). Opus "
+         "(hard CBR, delay-compensated as in benchmarks/codec.py) at the smallest rate >= the codecs' (only >= 6 kbps).",
+         "",
+         "| levels | kbps | latentmix mel | EnCodec mel | mel ratio | Opus mel (kbps) | latentmix SI-SDR | "
+         "EnCodec SI-SDR | SI-SDR ratio | Opus SI-SDR |",
+         "|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|"]
+    verdict = {}
+    for n in levels:
+        kb = ours.bitrate(n) / 1000
+        a, b = q_ours[n], q_peer[n]
+        o = cb.match_opus(kb, opus) if opus else None
+        om = f"{o['mel']:.2f} ({o['kbps']:.1f})" if o else "-"
+        osd = f"{o['sisdr']:.2f}" if o else "-"
+        L.append(f"| {n} | {kb:.2f} | {a['mel']:.3f} | {b['mel']:.3f} | {_ratio(a['mel'], b['mel'])} | {om} | "
+                 f"{a['sisdr']:.2f} | {b['sisdr']:.2f} | "
+                 f"{_ratio(a['sisdr'], b['sisdr']) if a['sisdr'] > 0 else 'n/a'} | {osd} |")
+        verdict[n] = {"kbps": kb, "ours": a["mel"], "peer": b["mel"], "pass": bool(a["mel"] <= b["mel"])}
+    sl, sp = speed["latentmix"], speed["peer"]
+    L += ["", f"Speed (encode all levels + decode, {sl['audio_s']:.0f} s of audio, 2 threads, best of 3): latentmix "
+          f"{sl['best']:.1f}x real time, EnCodec {sp['best']:.1f}x (ratio {sl['best'] / sp['best']:.2f}).", "",
+          "Target (latentmix mel <= EnCodec mel at the same bitrate): " + "; ".join(
+              f"{v['kbps']:.2f} kbps {v['ours']:.3f} vs {v['peer']:.3f} {'PASS' if v['pass'] else 'MISS'}"
+              for v in verdict.values()) + "."]
+    return "\n".join(L), {"date": date, "quality": {"latentmix": q_ours, "peer": q_peer}, "opus": opus,
+                          "speed": speed, "targets": verdict}
+
+
+# ------------------------------------------------------------------ command line
+def parse_args(argv=None):
+    ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0],
+                                 formatter_class=argparse.RawDescriptionHelpFormatter)
+    sub = ap.add_subparsers(dest="command", required=True)
+    t = sub.add_parser("train", help="train one peer for a wall-clock budget")
+    t.add_argument("name", choices=PEERS)
+    t.add_argument("--data", required=True, help="MSDM-layout dataset root (e.g. data/slakhlike)")
+    t.add_argument("--out", required=True, help="run folder (model.safetensors is written there)")
+    t.add_argument("--minutes", type=float, default=30.0, help="wall-clock training budget (default 30)")
+    t.add_argument("--seed", type=int, default=0)
+    t.add_argument("--seconds-per-step", type=float, default=None,
+                   help="skip the timing and plan train.steps with this step time")
+    t.add_argument("--set", action="append", default=[], metavar="KEY=VALUE", help="config override")
+    t.add_argument("--quiet", action="store_true")
+
+    p = sub.add_parser("separation", help="score latentmix separators, peers and the IRM on two test sets")
+    p.add_argument("--data", required=True, help="built-in dataset root (e.g. data/slakhlike)")
+    p.add_argument("--data2", default=None, help="second test set root (SoundFont renders of the test MIDI)")
+    p.add_argument("--split", default="test")
+    p.add_argument("--model", action="append", default=[], metavar="NAME=PATH", help="a latentmix separator file")
+    p.add_argument("--shipped", action="store_true", help="add the shipped default separator")
+    p.add_argument("--peer", action="append", default=[], metavar="NAME=PATH", help="a trained peer separator")
+    p.add_argument("--same-budget", default=None, metavar="NAME", help="the latentmix row trained with the "
+                   "peers' budget: adds a NAME / row ratio column")
+    p.add_argument("--budget", default="not stated", help="the budget sentence written above the tables")
+    p.add_argument("--max-tracks", type=int, default=None)
+    p.add_argument("--threads", type=int, default=2)
+    p.add_argument("--device", default="cpu")
+
+    c = sub.add_parser("codec", help="latentmix's codec vs the EnCodec peer and Opus at matched bitrates")
+    c.add_argument("--data", required=True)
+    c.add_argument("--split", default="test")
+    c.add_argument("--model", default=None, help="latentmix codec file (default: the shipped codec)")
+    c.add_argument("--peer", required=True, help="the trained EnCodec peer file")
+    c.add_argument("--levels", type=int, nargs="+", default=[2, 4, 9, 12], help="RVQ levels to compare")
+    c.add_argument("--seconds", type=float, default=8.0)
+    c.add_argument("--max-tracks", type=int, default=20)
+    c.add_argument("--threads", type=int, default=2)
+    c.add_argument("--budget", default="not stated", help="the budget sentence written above the table")
+    for q in (p, c):
+        q.add_argument("--json", default=None, metavar="OUT.json", help="also write the numbers as JSON")
+        q.add_argument("--write", action="store_true", help="replace this section of benchmarks/RESULTS.md")
+        q.add_argument("--quiet", action="store_true")
+    args = ap.parse_args(argv)
+    args.argv = list(sys.argv[1:] if argv is None else argv)
+    return args
+
+
+def main(argv=None) -> int:
+    args = parse_args(argv)
+    try:
+        if args.command == "train":
+            res = train_peer(args.name, args.data, args.out, args.minutes, args.seed, args.set, args.quiet,
+                             args.seconds_per_step)
+            print(f"{args.name}: {res['step']} steps in {res['wall_time_s']:.0f} s -> {args.out}/model.safetensors")
+            return 0
+        md, data = (run_separation if args.command == "separation" else run_codec)(args)
+        print(md)
+        if args.json:
+            Path(args.json).parent.mkdir(parents=True, exist_ok=True)
+            Path(args.json).write_text(json.dumps(data, indent=2, default=float) + "\n")
+        if args.write:
+            print(f"wrote {write_section(f'peers-{args.command}', md)}", file=sys.stderr)
+    except LatentmixError as e:
+        print(f"error: {e}", file=sys.stderr)
+        return 2
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
