@@ -58,6 +58,7 @@ def test_render_speed():
 
 def test_split_counts():
     assert split_counts(6) == (4, 1, 1)
+    assert split_counts(2, (0, 0, 1)) == (0, 0, 2) and split_counts(20, (0, 0, 1)) == (0, 0, 20)
     assert split_counts(2) == (2, 0, 0)
     assert sum(split_counts(37)) == 37
 
@@ -151,3 +152,20 @@ def test_soundfont_renderer_dataset(tmp_path):
                         progress=False)
     x = sf.read(out / "train/Track00000/drums.wav")[0]
     assert len(x) == 44100 and np.abs(x).max() > 1e-3
+
+
+@needs_sf2
+def test_render_midi_cli_test_only_split(tmp_path, capsys):
+    """`--splits 0,0,1` puts every rendered song in the test split (the peers' second test set)."""
+    from latentmix import cli
+    for i in range(2):
+        _two_bar_midi(tmp_path / f"m{i}.mid")
+    rc = cli.main(["data", "render-midi", "--midi", str(tmp_path), "--soundfont", str(SF2), "--out",
+                   str(tmp_path / "ds"), "--splits", "0,0,1", "--workers", "1", "--quiet", "--tail", "0.2"])
+    assert rc == 0
+    assert sorted(p.name for p in (tmp_path / "ds" / "test").iterdir()) == ["Track00000", "Track00001"]
+    assert not (tmp_path / "ds" / "train").exists() or not any((tmp_path / "ds" / "train").iterdir())
+    rc = cli.main(["data", "render-midi", "--midi", str(tmp_path), "--soundfont", str(SF2), "--out",
+                   str(tmp_path / "ds2"), "--splits", "all"])
+    err = capsys.readouterr().err.strip().splitlines()
+    assert rc == 2 and len(err) == 1 and "--splits" in err[-1]

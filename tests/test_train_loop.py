@@ -168,3 +168,14 @@ def test_init_from_a_model_file_fine_tunes(tmp_path):
     cfg["train"]["init"] = str(tmp_path / "a" / "config.yaml")
     with pytest.raises(ModelFileError, match="config.yaml"):
         train(ToyTask, cfg, tmp_path, tmp_path / "c", seed=1, quiet=True)
+
+
+def test_wall_clock_budget_ends_the_run_as_finished(tmp_path):
+    """train.max_seconds: the run stops once it has trained that long, validates and exports like a finished run."""
+    run = tmp_path / "run"
+    res = train(ToyTask, toy_config(steps=10_000, log_every=1000, val_every=0, ckpt_every=0, max_seconds=1e-6),
+                tmp_path, run, seed=0, quiet=True)
+    assert res["step"] == 1 and res["stopped_by"] == "max_seconds" and not res["interrupted"]
+    prov = read_header(run / "model.safetensors")["provenance"]
+    assert prov["steps"] == 1 and prov["stopped_by"] == "max_seconds"
+    assert load_checkpoint(run / "checkpoint.safetensors")[0]["step"] == 1

@@ -32,6 +32,10 @@ def split_counts(n: int, splits=(0.8, 0.1, 0.1)) -> tuple[int, int, int]:
     tot = float(sum(splits))
     val = int(round(n * splits[1] / tot))
     test = int(round(n * splits[2] / tot))
+    if splits[0] == 0:                 # no training share (e.g. a test-only set): rounding left-overs go to test
+        test = n - val if splits[2] > 0 else 0
+        val = n - test
+        return 0, val, test
     if n >= 3:
         val = max(val, 1 if splits[1] > 0 else 0)
         test = max(test, 1 if splits[2] > 0 else 0)
