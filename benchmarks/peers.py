@@ -60,7 +60,7 @@ def seconds_per_step(task_cls, config: dict, data_root, n: int = 3) -> float:
 
 
 def train_peer(name: str, data_root, out_dir, minutes: float, seed: int = 0, sets=(), quiet: bool = False,
-               seconds_per_step_hint: float | None = None) -> dict:
+               seconds_per_step_hint: float | None = None, resume: bool = False) -> dict:
     """Train peer `name` for `minutes` of wall-clock time; returns the loop's result. seconds_per_step_hint
     replaces the three-step timing (use it when the machine is busier now than it will be during the run)."""
     from latentmix.config import apply_overrides
@@ -73,9 +73,14 @@ def train_peer(name: str, data_root, out_dir, minutes: float, seed: int = 0, set
     sps = seconds_per_step_hint or seconds_per_step(task_cls, config, data_root)
     # validation runs inside the budget too: leave it ~8 % of the time, as the latentmix runs had
     steps = max(10, int(0.92 * budget / sps))
+    if resume:      # use the rest of the budget of a run that ended early (its earlier wall time counts)
+        from latentmix.train.state import checkpoint_path, load_checkpoint
+        meta, _ = load_checkpoint(checkpoint_path(Path(out_dir)))
+        steps = int(meta["step"]) + max(1, int((budget - float(meta.get("elapsed", 0.0))) / sps))
     config["train"].update(steps=steps, max_seconds=budget, seed=seed)
     print(f"{name}: {sps:.2f} s per step -> train.steps {steps} for a {minutes:g} min budget", file=sys.stderr)
-    return train(task_cls, config, data_root, out_dir, seed=seed, quiet=quiet, config_name=f"peer:{name}")
+    return train(task_cls, config, data_root, out_dir, seed=seed, quiet=quiet, config_name=f"peer:{name}",
+                 resume=resume)
 
 
 # ------------------------------------------------------------------ separation
@@ -204,8 +209,8 @@ def run_codec(args) -> tuple[str, dict]:
         want = sorted({round(cb.opus_kbps_request(ours.bitrate(n), "hard-cbr"), 3) for n in levels
                        if ours.bitrate(n) / 1000 >= cb.MIN_COMPARE_KBPS})
         opus = cb.evaluate_opus(excerpts, want, "hard-cbr", args.quiet)
-    x30 = cb.speed_mixture(args.data, args.split, cb.SPEED_SECONDS)
-    speed = {"latentmix": cb.time_codec(ours, x30, 2), "peer": cb.time_codec(peer, x30, 2)}
+    x30 = cb.speed_mixture(args.data, args.split, args.speed_seconds)
+    speed = {"latentmix": cb.time_codec(ours, x30, args.threads), "peer": cb.time_codec(peer, x30, args.threads)}
     n_ours, n_peer = (sum(p.numel() for p in m.parameters()) for m in (ours, peer))
     date = today()
     L = ["## Same-budget peers: codec", "",
@@ -234,7 +239,8 @@ def run_codec(args) -> tuple[str, dict]:
                  f"{_ratio(a['sisdr'], b['sisdr']) if a['sisdr'] > 0 else 'n/a'} | {osd} |")
         verdict[n] = {"kbps": kb, "ours": a["mel"], "peer": b["mel"], "pass": bool(a["mel"] <= b["mel"])}
     sl, sp = speed["latentmix"], speed["peer"]
-    L += ["", f"Speed (encode all levels + decode, {sl['audio_s']:.0f} s of audio, 2 threads, best of 3): latentmix "
+    L += ["", f"Speed (encode all levels + decode, {sl['audio_s']:.0f} s of audio, {args.threads} thread(s), best of 3, "
+          f"both timed in the same conditions): latentmix "
           f"{sl['best']:.1f}x real time, EnCodec {sp['best']:.1f}x (ratio {sl['best'] / sp['best']:.2f}).", "",
           "Target (latentmix mel <= EnCodec mel at the same bitrate): " + "; ".join(
               f"{v['kbps']:.2f} kbps {v['ours']:.3f} vs {v['peer']:.3f} {'PASS' if v['pass'] else 'MISS'}"
@@ -254,6 +260,8 @@ def parse_args(argv=None):
     t.add_argument("--out", required=True, help="run folder (model.safetensors is written there)")
     t.add_argument("--minutes", type=float, default=30.0, help="wall-clock training budget (default 30)")
     t.add_argument("--seed", type=int, default=0)
+    t.add_argument("--resume", action="store_true", help="continue the run in --out until the budget is used "
+                   "(for a run whose step plan ended early; with a constant LR this equals one longer run)")
     t.add_argument("--seconds-per-step", type=float, default=None,
                    help="skip the timing and plan train.steps with this step time")
     t.add_argument("--set", action="append", default=[], metavar="KEY=VALUE", help="config override")
@@ -279,7 +287,8 @@ def parse_args(argv=None):
     c.add_argument("--model", default=None, help="latentmix codec file (default: the shipped codec)")
     c.add_argument("--peer", required=True, help="the trained EnCodec peer file")
     c.add_argument("--levels", type=int, nargs="+", default=[2, 4, 9, 12], help="RVQ levels to compare")
-    c.add_argument("--seconds", type=float, default=8.0)
+    c.add_argument("--seconds", type=float, default=8.0, help="excerpt per track for the quality figures")
+    c.add_argument("--speed-seconds", type=float, default=30.0, help="audio timed for the speed figure")
     c.add_argument("--max-tracks", type=int, default=20)
     c.add_argument("--threads", type=int, default=2)
     c.add_argument("--budget", default="not stated", help="the budget sentence written above the table")
@@ -297,7 +306,7 @@ def main(argv=None) -> int:
     try:
         if args.command == "train":
             res = train_peer(args.name, args.data, args.out, args.minutes, args.seed, args.set, args.quiet,
-                             args.seconds_per_step)
+                             args.seconds_per_step, args.resume)
             print(f"{args.name}: {res['step']} steps in {res['wall_time_s']:.0f} s -> {args.out}/model.safetensors")
             return 0
         md, data = (run_separation if args.command == "separation" else run_codec)(args)

@@ -60,3 +60,44 @@ def test_peer_torchaudio_guard_refuses_use():
         pytest.skip("a real torchaudio is installed")
     with pytest.raises(ImportError, match="peers run without torchaudio"):
         ta.load("x.wav")
+
+
+@pytest.mark.skipif(not all(_have.values()), reason="the peer packages are not installed (make peers)")
+def test_peers_benchmark_end_to_end(tiny_dataset, tmp_path, monkeypatch):
+    """benchmarks/peers.py separation + codec on 2-step models: tables, ratios and targets are produced."""
+    import importlib.util
+    import json
+    from peers.codecs import PeerCodecTask, peer_codec_config
+    from peers.separators import PeerSeparatorTask, peer_separator_config
+    from latentmix.codec.model import Codec
+    from latentmix.config import load_config
+    from latentmix.separation.models import build_separator
+    spec = importlib.util.spec_from_file_location("peers_bench", Path(__file__).resolve().parents[1] / "benchmarks"
+                                                  / "peers.py")
+    bench = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(bench)
+    monkeypatch.setattr(bench, "write_section", lambda name, md: tmp_path / "RESULTS.md")
+    cfg = peer_separator_config("htdemucs")
+    cfg["model"]["kwargs"] = {"channels": 8, "t_layers": 1}
+    ht = _two_steps(PeerSeparatorTask, cfg, tiny_dataset, tmp_path / "ht")
+    ours = tmp_path / "spec.safetensors"
+    build_separator(load_config("spec", "separator")["model"]).save(ours, {"steps": 0})
+    out = tmp_path / "sep.json"
+    assert bench.main(["separation", "--data", str(tiny_dataset), "--data2", str(tiny_dataset), "--quiet",
+                       "--model", f"mine={ours}", "--peer", f"HTDemucs tiny={ht}", "--same-budget", "mine",
+                       "--budget", "two steps", "--threads", "1", "--json", str(out)]) == 0
+    res = json.loads(out.read_text())
+    assert set(res["results"]) == {"builtin", "soundfont"}
+    assert set(res["results"]["builtin"]["rows"]) == {"mine", "HTDemucs tiny", "IRM (oracle)"}
+    assert "soundfont:HTDemucs tiny" in res["targets"] or "builtin:HTDemucs tiny" in res["targets"]
+    cc = peer_codec_config(segment_seconds=0.3)
+    cc["model"].update(n_filters=4, dimension=16, n_q=4)
+    enc = _two_steps(PeerCodecTask, cc, tiny_dataset, tmp_path / "enc")
+    mine = tmp_path / "codec.safetensors"
+    Codec.from_config(dict(load_config("cpu_small", "codec")["model"], quantizer=dict(
+        load_config("cpu_small", "codec")["model"]["quantizer"], num_codebooks=4))).save(mine, {"steps": 0})
+    out = tmp_path / "codec.json"
+    assert bench.main(["codec", "--data", str(tiny_dataset), "--model", str(mine), "--peer", str(enc),
+                       "--levels", "2", "4", "--seconds", "1", "--speed-seconds", "1", "--threads", "1", "--quiet", "--json", str(out)]) == 0
+    res = json.loads(out.read_text())
+    assert set(res["targets"]) == {"2", "4"} and res["speed"]["peer"]["best"] > 0
