@@ -101,3 +101,8 @@ def test_peers_benchmark_end_to_end(tiny_dataset, tmp_path, monkeypatch):
                        "--levels", "2", "4", "--seconds", "1", "--speed-seconds", "1", "--threads", "1", "--quiet", "--json", str(out)]) == 0
     res = json.loads(out.read_text())
     assert set(res["targets"]) == {"2", "4"} and res["speed"]["peer"]["best"] > 0
+    out = tmp_path / "irm.json"
+    assert bench.main(["irm-resolution", "--data", str(tiny_dataset), "--n-fft", "512", "2048", "--threads", "1",
+                       "--quiet", "--json", str(out)]) == 0
+    rows = json.loads(out.read_text())["rows"]
+    assert set(rows) == {"512", "2048"} and rows["2048"]["All"] > 0

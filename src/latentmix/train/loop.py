@@ -401,7 +401,7 @@ def _train(task_cls, config, s, data_root, out_dir, seed, resume, info, quiet, m
     if step >= total and not result["interrupted"]:
         validate(step)
         if main:
-            prov = {**provenance, "steps": step, "wall_time_s": round(time.time() - t0, 2),
+            prov = {**provenance, "steps": step, "wall_time_s": round(spent + time.time() - t0, 2),  # all legs
                     "best_score": best, "stopped_by": result.get("stopped_by", "steps")}
             task.export(model, out_dir / "model.safetensors", prov)
             log.info(f"trained {step} steps in {time.time() - t0:.1f} s; model: {out_dir / 'model.safetensors'}")
