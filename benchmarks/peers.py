@@ -4,6 +4,7 @@ beside latentmix's models (separation on two test sets, codec at matched bitrate
   python benchmarks/peers.py train NAME --data data/slakhlike --out runs/peer_NAME --minutes 30
   python benchmarks/peers.py separation --data data/slakhlike --data2 data/slakhlike_sf2 --peer NAME=PATH ...
   python benchmarks/peers.py codec --data data/slakhlike --peer PATH [--write]
+  python benchmarks/peers.py irm-resolution --data data/slakhlike [--write]
 
 NAME: htdemucs | demucs | encodec. `train` gives every model the same wall-clock budget: it times three
 training steps, sets train.steps so that the cosine schedule ends at the budget, and stops the run at the budget
@@ -354,6 +355,9 @@ def main(argv=None) -> int:
         if args.write:
             print(f"wrote {write_section(f'peers-{args.command}', md)}", file=sys.stderr)
     except LatentmixError as e:
+        print(f"error: {e}", file=sys.stderr)
+        return 2
+    except ImportError as e:          # peers.PeersMissing: the peer packages are not installed
         print(f"error: {e}", file=sys.stderr)
         return 2
     return 0

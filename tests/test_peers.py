@@ -106,3 +106,23 @@ def test_peers_benchmark_end_to_end(tiny_dataset, tmp_path, monkeypatch):
                        "--quiet", "--json", str(out)]) == 0
     rows = json.loads(out.read_text())["rows"]
     assert set(rows) == {"512", "2048"} and rows["2048"]["All"] > 0
+
+
+def _bench_module():
+    import importlib.util
+    spec = importlib.util.spec_from_file_location("peers_bench", Path(__file__).resolve().parents[1] / "benchmarks"
+                                                  / "peers.py")
+    mod = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(mod)
+    return mod
+
+
+def test_peers_benchmark_bad_input_one_line(tiny_dataset, tmp_path, capsys):
+    bench = _bench_module()
+    missing = tmp_path / "missing.safetensors"
+    assert bench.main(["separation", "--data", str(tiny_dataset), "--peer", f"x={missing}", "--quiet"]) == 2
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 1 and err[0].startswith("error: ") and "missing.safetensors" in err[0]
+    assert bench.main(["train", "htdemucs", "--data", str(tiny_dataset), "--out", str(tmp_path / "r"),
+                       "--minutes", "0"]) == 2
+    assert "--minutes" in capsys.readouterr().err
