@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import statistics
 import sys
 import time
 from pathlib import Path
@@ -23,6 +24,7 @@ import torch
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 from common import command_line, machine, today, write_section  # noqa: E402
 
+from latentmix import SAMPLE_RATE  # noqa: E402
 from latentmix.errors import ConfigError, LatentmixError  # noqa: E402
 
 PEERS = ("htdemucs", "demucs", "encodec")
@@ -57,7 +59,7 @@ def seconds_per_step(task_cls, config: dict, data_root, n: int = 3) -> float:
         out["loss"].backward()
         opt.step()
         times.append(time.perf_counter() - t0)
-    return sorted(times[1:])[len(times[1:]) // 2]
+    return statistics.median(times[1:])
 
 
 def train_peer(name: str, data_root, out_dir, minutes: float, seed: int = 0, sets=(), quiet: bool = False,
@@ -101,7 +103,7 @@ def _ratio(a: float, b: float) -> str:
 def separation_rows(args, device: str) -> list:
     """latentmix files (--model), the shipped default (--shipped), peers (--peer) and the IRM, as MethodRows."""
     import separation as sb
-    from peers.separators import load_peer_separator
+    from peers.separators import PeerSeparator
     from latentmix.separation.registry import get_method
     from latentmix.separation.supervised import SupervisedSeparator
     rows = []
@@ -111,9 +113,10 @@ def separation_rows(args, device: str) -> list:
         m = get_method("supervised", model="default", device=device)
         rows.append(sb.MethodRow(sb.SHIPPED_ROW, m, "shipped", m.path))
     for name, path in sb.parse_models(args.peer):
-        model = load_peer_separator(path, device=device)
+        model = PeerSeparator.load(path, device=device)
         model.path = path
         rows.append(sb.MethodRow(name, SupervisedSeparator(model=model, device=device), "peer", path))
+        rows[-1].net = model.config["net"]
     rows.append(sb.MethodRow(sb.IRM_ROW, get_method("oracle-irm", device=device), "oracle"))
     for r in rows:
         model = getattr(r.method, "model", None)
@@ -127,6 +130,7 @@ def separation_markdown(results: dict, rows, meta: dict, ref: str | None) -> tup
     from latentmix.metrics.protocols import get_protocol
     stems = get_protocol("msdm").stems
     training = {r.name: r.training for r in rows}
+    htdemucs = [r.name for r in rows if getattr(r, "net", None) == "htdemucs"]
     L = ["## Same-budget peers: separation", "",
          f"Machine: {meta['machine']}; date {meta['date']}; command `{meta['command']}`.", "",
          f"Budget: {meta['budget']}", "",
@@ -156,8 +160,7 @@ def separation_markdown(results: dict, rows, meta: dict, ref: str | None) -> tup
             cells += [sb._params(r["params"]), f"{r['sec_per_sec']:.4f}", training.get(name, "-")]
             L.append(f"| {name} | " + " | ".join(cells) + " |")
         L.append("")
-        ht = [n for n, r in R.items() if r["kind"] == "peer" and "htdemucs" in n.lower()]
-        for n in ht:
+        for n in htdemucs:
             verdict[f"{key}:{n}"] = {"shipped": ship, "peer": R[n]["All"], "pass": bool(ship >= R[n]["All"])}
     if verdict:
         L.append("Target (shipped separator >= same-budget HTDemucs, All): " + "; ".join(
@@ -191,13 +194,13 @@ def run_separation(args) -> tuple[str, dict]:
 # ------------------------------------------------------------------ codec
 def run_codec(args) -> tuple[str, dict]:
     import codec as cb
-    from peers.codecs import load_peer_codec
+    from peers.codecs import PeerCodec
     from latentmix.checkpoint import read_header
     from latentmix.codec.model import Codec
     from latentmix.pretrained.registry import resolve_model
     torch.set_num_threads(args.threads)
     ours_path = resolve_model(args.model, "codec")
-    ours, peer = Codec.load(ours_path).eval(), load_peer_codec(args.peer).eval()
+    ours, peer = Codec.load(ours_path).eval(), PeerCodec.load(args.peer)
     if ours.hop_length != peer.hop_length or ours.codebook_size != peer.codebook_size:
         raise ConfigError("the peer codec must share latentmix's frame rate and codebook size for matched bitrates")
     excerpts = cb.load_excerpts(args.data, args.split, args.seconds, args.max_tracks)
@@ -210,8 +213,8 @@ def run_codec(args) -> tuple[str, dict]:
         want = sorted({round(cb.opus_kbps_request(ours.bitrate(n), "hard-cbr"), 3) for n in levels
                        if ours.bitrate(n) / 1000 >= cb.MIN_COMPARE_KBPS})
         opus = cb.evaluate_opus(excerpts, want, "hard-cbr", args.quiet)
-    x30 = cb.speed_mixture(args.data, args.split, args.speed_seconds)
-    speed = {"latentmix": cb.time_codec(ours, x30, args.threads), "peer": cb.time_codec(peer, x30, args.threads)}
+    x_speed = cb.speed_mixture(args.data, args.split, args.speed_seconds)
+    speed = {"latentmix": cb.time_codec(ours, x_speed, args.threads), "peer": cb.time_codec(peer, x_speed, args.threads)}
     n_ours, n_peer = (sum(p.numel() for p in m.parameters()) for m in (ours, peer))
     date = today()
     L = ["## Same-budget peers: codec", "",
@@ -260,15 +263,14 @@ def run_irm_resolution(args) -> tuple[str, dict]:
     torch.set_num_threads(args.threads)
     P = get_protocol("msdm")
     tracks = list_tracks(args.data, args.split)[: args.max_tracks]
-    rows = {}
-    for n_fft in args.n_fft:
-        m = get_method("oracle-irm", n_fft=n_fft, hop=n_fft // 4)
-        recs = []
-        for t in tracks:
-            refs = load_track(t, stems=P.stems)
-            mix = P.make_mixture(refs).float()
-            recs += P.evaluate_track(refs, m.separate(mix[None, None], refs[None])[0], mix)
-        rows[n_fft] = P.aggregate(recs)
+    methods = {n_fft: get_method("oracle-irm", n_fft=n_fft, hop=n_fft // 4) for n_fft in args.n_fft}
+    recs = {n_fft: [] for n_fft in methods}
+    for t in tracks:
+        refs = load_track(t, stems=P.stems)
+        mix = P.make_mixture(refs).float()
+        for n_fft, m in methods.items():
+            recs[n_fft] += P.evaluate_track(refs, m.separate(mix[None, None], refs[None])[0], mix)
+    rows = {n_fft: P.aggregate(r) for n_fft, r in recs.items()}
     L = ["## Same-budget peers: the mask ceiling against STFT size", "",
          f"Machine: {machine(args.threads)}; date {today()}; command `{command_line(__file__, args.argv)}`.", "",
          f"IRM (power 2, hop n_fft/4) on `{args.data}/{args.split}` ({len(tracks)} tracks), msdm v1 SI-SNRi dB. A mask "
@@ -276,7 +278,7 @@ def run_irm_resolution(args) -> tuple[str, dict]:
          "short STFT holds back.", "",
          "| n_fft | Hz per bin | " + " | ".join(P.stems) + " | All |", "|---:|---:|" + "---:|" * (len(P.stems) + 1)]
     for n, r in rows.items():
-        L.append(f"| {n} | {22050 / n:.1f} | " + " | ".join(f"{r[s]:.2f}" for s in P.stems) + f" | {r['All']:.2f} |")
+        L.append(f"| {n} | {SAMPLE_RATE / n:.1f} | " + " | ".join(f"{r[s]:.2f}" for s in P.stems) + f" | {r['All']:.2f} |")
     return "\n".join(L), {"rows": {str(k): v for k, v in rows.items()}}
 
 

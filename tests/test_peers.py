@@ -23,14 +23,14 @@ def _two_steps(task_cls, config, data, out):
 @pytest.mark.skipif(not _have["demucs"], reason="demucs is not installed (make peers)")
 @pytest.mark.parametrize("net", ["htdemucs", "demucs"])
 def test_peer_separator_trains_and_separates(tiny_dataset, tmp_path, net):
-    from peers.separators import PeerSeparatorTask, load_peer_separator, peer_separator_config
+    from peers.separators import PeerSeparator, PeerSeparatorTask, peer_separator_config
     from latentmix.separation.registry import separate_long
     from latentmix.separation.supervised import SupervisedSeparator
     cfg = peer_separator_config(net, segment_seconds=1.0)
     cfg["model"]["segment_seconds"] = 1.0
     cfg["model"]["kwargs"] = {"channels": 4, "depth": 3} if net == "demucs" else {"channels": 8, "t_layers": 1}
     path = _two_steps(PeerSeparatorTask, cfg, tiny_dataset, tmp_path / net)
-    model = load_peer_separator(path)
+    model = PeerSeparator.load(path)
     assert model.config["net"] == net and not model.training
     method = SupervisedSeparator(model=model)
     mix = torch.randn(1, 1, 22050 * 2) * 0.1
@@ -65,17 +65,13 @@ def test_peer_torchaudio_guard_refuses_use():
 @pytest.mark.skipif(not all(_have.values()), reason="the peer packages are not installed (make peers)")
 def test_peers_benchmark_end_to_end(tiny_dataset, tmp_path, monkeypatch):
     """benchmarks/peers.py separation + codec on 2-step models: tables, ratios and targets are produced."""
-    import importlib.util
     import json
     from peers.codecs import PeerCodecTask, peer_codec_config
     from peers.separators import PeerSeparatorTask, peer_separator_config
     from latentmix.codec.model import Codec
     from latentmix.config import load_config
     from latentmix.separation.models import build_separator
-    spec = importlib.util.spec_from_file_location("peers_bench", Path(__file__).resolve().parents[1] / "benchmarks"
-                                                  / "peers.py")
-    bench = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(bench)
+    bench = _bench_module()
     monkeypatch.setattr(bench, "write_section", lambda name, md: tmp_path / "RESULTS.md")
     cfg = peer_separator_config("htdemucs")
     cfg["model"]["kwargs"] = {"channels": 8, "t_layers": 1}

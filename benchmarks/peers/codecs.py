@@ -123,7 +123,3 @@ def peer_codec_config(**train) -> dict:
              adversarial=False, val_seconds=4.0, log_every=50, val_every=500, ckpt_every=500)
     t.update(train)
     return {"model": dict(PRESET), "train": t}
-
-
-def load_peer_codec(path, device="cpu") -> PeerCodec:
-    return PeerCodec.load(path, device=device)

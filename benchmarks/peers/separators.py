@@ -72,8 +72,3 @@ def peer_separator_config(net: str, **train) -> dict:
              lr_min_ratio=0.05, log_every=25, val_every=100, val_items=32, ckpt_every=100, seed=0)
     t.update(train)
     return {"model": {"arch": "peer", "net": net, "segment_seconds": 2.0, "loss": dict(LOSS)}, "train": t}
-
-
-def load_peer_separator(path, device="cpu") -> PeerSeparator:
-    """A trained peer separator file (strict load, eval mode)."""
-    return PeerSeparator.load(path, device=device)

@@ -295,7 +295,7 @@ def _train(task_cls, config, s, data_root, out_dir, seed, resume, info, quiet, m
         m = {"step": step, "seed": seed, "config": config, "world_size": world, "best_score": best,
              "sampler": {"consumed": step * s["batch_size"] * world, "batch_size": s["batch_size"]},
              "schedule": {k: s[k] for k in ("lr_schedule", "lr", "warmup_steps", "lr_decay", "lr_min_ratio")},
-             "elapsed": time.time() - t0 + float((meta or {}).get("elapsed", 0.0))}
+             "elapsed": spent + time.time() - t0}
         save_checkpoint(ckpt, st, m)
 
     def validate(step):
