@@ -2,8 +2,8 @@
 `write_section`, which replaces one marked section of benchmarks/RESULTS.md atomically.
 
 A section is the text between `<!-- NAME:begin -->` and `<!-- NAME:end -->` (markers included); a file without
-it gets the section appended. The file is rewritten through a temporary file in the same folder and
-`os.replace`, so a reader never sees a half-written RESULTS.md.
+it gets the section appended. The file is rewritten with latentmix.fileio's atomic writer, so a reader never
+sees a half-written RESULTS.md.
 """
 from __future__ import annotations
 
@@ -12,8 +12,9 @@ import os
 import platform
 import shlex
 import sys
-import tempfile
 from pathlib import Path
+
+from latentmix.fileio import write_text
 
 RESULTS = Path(__file__).resolve().parent / "RESULTS.md"
 
@@ -99,18 +100,5 @@ def write_section(name: str, markdown: str, path=RESULTS) -> Path:
     path = Path(path)
     text = path.read_text() if path.exists() else "# Benchmark results\n"
     new = replace_section(text, name, markdown)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
-    try:
-        with os.fdopen(fd, "w") as f:
-            f.write(new)
-        if path.exists():
-            os.chmod(tmp, path.stat().st_mode & 0o7777)
-        else:
-            os.chmod(tmp, 0o644)
-        os.replace(tmp, path)
-    except BaseException:
-        if os.path.exists(tmp):
-            os.unlink(tmp)
-        raise
+    write_text(path, new)
     return path

@@ -97,7 +97,7 @@ class ToyTask(Task):
         out["loss"] = loss
         return out
 
-    def discriminator_step(self, disc, model_out, batch):
+    def discriminator_step(self, disc, model_out, batch, step=0):
         _, y = batch
         fake = disc(model_out.detach())
         real = disc(y)

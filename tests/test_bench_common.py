@@ -5,6 +5,8 @@ from pathlib import Path
 
 import pytest
 
+from latentmix import fileio
+
 _PATH = Path(__file__).resolve().parents[1] / "benchmarks" / "common.py"
 _spec = importlib.util.spec_from_file_location("bench_common", _PATH)
 common = importlib.util.module_from_spec(_spec)
@@ -90,7 +92,7 @@ def test_failed_write_keeps_old_file(tmp_path, monkeypatch):
 
     def boom(*a, **k):
         raise OSError("disk full")
-    monkeypatch.setattr(common.os, "replace", boom)
+    monkeypatch.setattr(fileio.os, "replace", boom)   # the atomic writer common uses
     with pytest.raises(OSError):
         common.write_section("codec", "new", p)
     assert p.read_text() == DOC

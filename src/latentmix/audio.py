@@ -78,7 +78,7 @@ def write_audio(path, wav, sr: int = SAMPLE_RATE, subtype: str = "PCM_16") -> No
         wav = wav.T
     wav = np.clip(wav, -1.0, 1.0)
     fmt = "FLAC" if path.suffix.lower() == ".flac" else "WAV"
-    from .checkpoint import atomic_path
+    from .fileio import atomic_path
     with atomic_path(path) as tmp:
         sf.write(str(tmp), wav, sr, subtype=subtype, format=fmt)
 

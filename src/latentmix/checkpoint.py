@@ -7,8 +7,6 @@ or non-safetensors files all raise ModelFileError naming the file. No pickle is 
 from __future__ import annotations
 
 import json
-import os
-import tempfile
 from pathlib import Path
 
 import torch
@@ -17,39 +15,9 @@ from safetensors.torch import save_file
 
 from . import __version__
 from .errors import ModelFileError
+from .fileio import atomic_path
 
 FORMAT_VERSION = 1
-
-
-def _umask() -> int:
-    mask = os.umask(0)
-    os.umask(mask)
-    return mask
-
-
-def atomic_path(path):
-    """Context helper: yields a temporary path next to `path`, renamed over it on success, removed on failure."""
-    return _Atomic(Path(path))
-
-
-class _Atomic:
-    def __init__(self, path: Path):
-        self.path = path
-
-    def __enter__(self) -> Path:
-        self.path.parent.mkdir(parents=True, exist_ok=True)
-        fd, tmp = tempfile.mkstemp(dir=self.path.parent, prefix=f".{self.path.name}.", suffix=".tmp")
-        os.close(fd)
-        self.tmp = Path(tmp)
-        return self.tmp
-
-    def __exit__(self, exc_type, exc, tb):
-        if exc_type is None:
-            os.chmod(self.tmp, 0o666 & ~_umask())  # mkstemp makes 0600 files; outputs are for other tools too
-            os.replace(self.tmp, self.path)
-        elif self.tmp.exists():
-            self.tmp.unlink()
-        return False
 
 
 def save_tensors(path, tensors: dict[str, torch.Tensor], header: dict) -> None:

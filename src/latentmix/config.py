@@ -92,6 +92,6 @@ def load_config(name_or_path: str, group: str, overrides: list[str] | None = Non
 
 
 def save_config(config: dict, path) -> None:
-    from .checkpoint import atomic_path
+    from .fileio import atomic_path
     with atomic_path(path) as tmp:
         Path(tmp).write_text(yaml.safe_dump(config, sort_keys=False))

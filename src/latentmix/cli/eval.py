@@ -10,7 +10,7 @@ import time
 from pathlib import Path
 
 from .. import SAMPLE_RATE, __version__
-from ..checkpoint import atomic_path
+from ..fileio import atomic_path
 from ..errors import ConfigError, InputError
 from ..metrics.protocols import format_table, get_protocol, load_stems, reference_tracks, score_folders
 from ..separation.registry import get_method, resolve_device, separate_long

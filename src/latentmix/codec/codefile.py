@@ -1,7 +1,8 @@
-"""The on-disk code file (.lmxc): magic, version, JSON header, packed little-endian codes, CRC32. No pickle.
+"""The on-disk code file (.lmxc): magic, version, JSON header, bit-packed codes, CRC32. No pickle.
 
 Layout: b"LMXC" | uint16 version | uint32 header length | UTF-8 JSON header | codes | uint32 CRC32 of the
-codes. Codes are (B, K, F) stored as uint16 (codebook_size <= 65536) or uint32, C order.
+codes. Version 2 packs the (B, K, F) codes, C order, at ceil(log2 codebook_size) bits each (LSB first), so a
+file's size is its bitrate (plus the header); version 1 files (uint16/uint32 codes) are still read.
 """
 from __future__ import annotations
 
@@ -13,11 +14,11 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from ..checkpoint import atomic_path
+from ..fileio import atomic_path
 from ..errors import ModelFileError
 
 MAGIC = b"LMXC"
-VERSION = 1
+VERSION = 2
 _PRE = struct.Struct("<4sHI")
 
 
@@ -31,21 +32,38 @@ def write_codes(path, codes: torch.Tensor, header: dict) -> None:
     if c.dim() != 3:
         raise ValueError(f"codes must be (K, F) or (B, K, F), got {tuple(codes.shape)}")
     size = int(header.get("codebook_size", int(c.max()) + 1 if c.numel() else 1))
-    dtype = "<u2" if size <= 65536 else "<u4"
     if c.numel() and (int(c.min()) < 0 or int(c.max()) >= size):
         raise ValueError(f"codes outside [0, {size})")
-    arr = c.numpy().astype(dtype)
+    bits = code_bits(size)
     h = dict(header)
-    h.update(shape=list(arr.shape), batched=batched, dtype=dtype, codebook_size=size,
-             num_codebooks=arr.shape[1], frames=arr.shape[2])
+    h.update(shape=list(c.shape), batched=batched, dtype=f"bits{bits}", codebook_size=size,
+             num_codebooks=c.shape[1], frames=c.shape[2])
     hb = json.dumps(h, sort_keys=True).encode()
-    payload = arr.tobytes()
+    payload = pack_bits(c.numpy().reshape(-1), bits)
     with atomic_path(path) as tmp:
         with open(tmp, "wb") as f:
             f.write(_PRE.pack(MAGIC, VERSION, len(hb)))
             f.write(hb)
             f.write(payload)
             f.write(struct.pack("<I", zlib.crc32(payload)))
+
+
+def code_bits(codebook_size: int) -> int:
+    """Bits per code: ceil(log2 codebook_size), at least 1."""
+    return max(1, int(codebook_size - 1).bit_length())
+
+
+def pack_bits(values: np.ndarray, bits: int) -> bytes:
+    """Non-negative ints (N,) -> ceil(N * bits / 8) bytes, each value in `bits` bits, least significant first."""
+    v = np.asarray(values, dtype=np.uint64)
+    b = ((v[:, None] >> np.arange(bits, dtype=np.uint64)) & 1).astype(np.uint8)
+    return np.packbits(b.reshape(-1), bitorder="little").tobytes()
+
+
+def unpack_bits(data: bytes, count: int, bits: int) -> np.ndarray:
+    """The inverse of pack_bits: (count,) int64."""
+    b = np.unpackbits(np.frombuffer(data, np.uint8), bitorder="little")[:count * bits].reshape(count, bits)
+    return (b.astype(np.int64) << np.arange(bits, dtype=np.int64)).sum(1)
 
 
 def read_header(path) -> dict:
@@ -72,15 +90,21 @@ def _read(path, header_only: bool = False):
         raise ModelFileError(f"{path}: truncated code file (header)")
     try:
         header = json.loads(data[_PRE.size:_PRE.size + hlen].decode())
-        shape, dtype = [int(s) for s in header["shape"]], header["dtype"]
-        if dtype not in ("<u2", "<u4"):
+        shape, dtype = [int(s) for s in header["shape"]], str(header["dtype"])
+        size = int(header.get("codebook_size", 65536))
+        if len(shape) != 3 or min(shape) < 0 or size < 1:
+            raise ValueError(shape)
+        if version == 1 and dtype not in ("<u2", "<u4"):
             raise ValueError(dtype)
-    except (ValueError, KeyError, UnicodeDecodeError, TypeError):
+        if version >= 2 and dtype != f"bits{code_bits(size)}":
+            raise ValueError(dtype)
+    except (ValueError, KeyError, UnicodeDecodeError, TypeError, AttributeError, OverflowError):
         raise ModelFileError(f"{path}: corrupt code file header") from None
     if header_only:
         return None, header
-    start = _PRE.size + hlen
-    nbytes = int(np.prod(shape)) * np.dtype(dtype).itemsize
+    start, count = _PRE.size + hlen, int(np.prod(shape, dtype=object))
+    bits = code_bits(size)
+    nbytes = count * np.dtype(dtype).itemsize if version == 1 else -(-count * bits // 8)
     if len(data) != start + nbytes + 4:
         raise ModelFileError(f"{path}: truncated or padded code file ({len(data)} bytes, expected "
                              f"{start + nbytes + 4})")
@@ -88,6 +112,8 @@ def _read(path, header_only: bool = False):
     (crc,) = struct.unpack_from("<I", data, start + nbytes)
     if zlib.crc32(payload) != crc:
         raise ModelFileError(f"{path}: code file is corrupt (CRC mismatch)")
-    arr = np.frombuffer(payload, dtype=dtype).reshape(shape).astype(np.int64)
-    codes = torch.from_numpy(arr)
+    flat = np.frombuffer(payload, dtype=dtype).astype(np.int64) if version == 1 else unpack_bits(payload, count, bits)
+    if count and (int(flat.min()) < 0 or int(flat.max()) >= size):
+        raise ModelFileError(f"{path}: codes outside [0, {size}) (corrupt file)")
+    codes = torch.from_numpy(flat.reshape(shape))
     return (codes if header.get("batched") else codes[0]), header

@@ -51,17 +51,23 @@ class Codec(nn.Module, ModelIO):
     def __init__(self, sample_rate: int = SAMPLE_RATE, channels: int = 1, base_channels: int = 16,
                  strides=(2, 4, 5, 8), latent_dim: int = 64, max_channels: int = 512, dilations=(1, 3, 9),
                  residual_kernel: int = 7, quantizer: dict | None = None, causal: bool = False,
-                 activation: str = "snake"):
+                 activation: str = "snake", architecture: str = "conv", spectral: dict | None = None):
         super().__init__()
         quantizer = dict(quantizer or DEFAULT_QUANTIZER)
         self.config = dict(sample_rate=sample_rate, channels=channels, base_channels=base_channels,
                            strides=list(strides), latent_dim=latent_dim, max_channels=max_channels,
                            dilations=[list(d) if isinstance(d, (list, tuple)) else d for d in dilations],
                            residual_kernel=residual_kernel, quantizer=quantizer, causal=causal,
-                           activation=activation)
+                           activation=activation, architecture=architecture)
         if not strides or any(int(s) < 1 for s in strides):
             raise ConfigError(f"codec strides must be positive integers, got {strides}")
         self.sample_rate, self.channels, self.strides = sample_rate, channels, [int(s) for s in strides]
+        self.architecture = architecture
+        if architecture == "spectral":
+            self._build_spectral(dict(spectral or {}), latent_dim, quantizer)
+            return
+        if architecture != "conv":
+            raise ConfigError(f"unknown codec architecture '{architecture}' (conv or spectral)")
         widths = [min(base_channels * 2 ** i, max_channels) for i in range(len(strides) + 1)]
         dils = _block_dilations(dilations, len(self.strides))
         kw = dict(kernel=residual_kernel, causal=causal, activation=activation)
@@ -77,6 +83,25 @@ class Codec(nn.Module, ModelIO):
         self.decoder = nn.Sequential(*dec)
         self.receptive_field = receptive_field(self.encoder)            # samples
         self.decoder_receptive_field = receptive_field_frames(self.decoder)  # frames
+
+    def _build_spectral(self, spec: dict, latent_dim: int, quantizer: dict) -> None:
+        """Codec v2: STFT + ConvNeXt encoder, ConvNeXt + iSTFT decoder (codec/spectral.py); hop = prod(strides)."""
+        from .spectral import ISTFTDecoder, STFTEncoder
+        unknown = set(spec) - {"dim", "encoder_depth", "decoder_depth", "mult", "n_fft"}
+        if unknown:
+            raise ConfigError(f"unknown spectral codec option(s) {sorted(unknown)}")
+        hop = self.hop_length
+        spec = {"dim": 192, "encoder_depth": 4, "decoder_depth": 8, "mult": 3, "n_fft": 4 * hop, **spec}
+        if any(int(spec[k]) < 1 for k in spec):
+            raise ConfigError(f"spectral codec options must be positive integers, got {spec}")
+        self.config["spectral"] = spec
+        kw = dict(channels=self.channels, hop=hop, n_fft=int(spec["n_fft"]), dim=int(spec["dim"]),
+                  latent_dim=latent_dim, mult=int(spec["mult"]))
+        self.encoder = STFTEncoder(depth=int(spec["encoder_depth"]), **kw)
+        self.quantizer = build_quantizer(latent_dim, quantizer)
+        self.decoder = ISTFTDecoder(depth=int(spec["decoder_depth"]), **kw)
+        self.receptive_field = self.encoder.receptive_field()
+        self.decoder_receptive_field = self.decoder.receptive_field_frames()
 
     # ------------------------------------------------------------------ properties
     @property
@@ -105,7 +130,7 @@ class Codec(nn.Module, ModelIO):
         return self.frame_rate * n * math.log2(max(self.codebook_size, 1))
 
     # ------------------------------------------------------------------ core
-    def _pad(self, wav: torch.Tensor) -> torch.Tensor:
+    def pad(self, wav: torch.Tensor) -> torch.Tensor:
         if wav.dim() != 3 or wav.shape[1] != self.channels:
             raise ValueError(f"expected audio (batch, {self.channels}, time), got {tuple(wav.shape)}")
         rest = (-wav.shape[-1]) % self.hop_length
@@ -115,14 +140,14 @@ class Codec(nn.Module, ModelIO):
         """wav (B, C, T) -> dict(audio (B, C, T), z (B, D, F), z_q (B, D, F), codes (B, n, F) | None,
         losses {name: scalar}, stats {name: scalar})."""
         length = wav.shape[-1]
-        z = self.encoder(self._pad(wav))
+        z = self.encoder(self.pad(wav))
         q = self.quantizer(z, num_codebooks)
         audio = self.decoder(q.z_q)[..., :length]
         return {"audio": audio, "z": z, "z_q": q.z_q, "codes": q.codes, "losses": q.losses, "stats": q.stats}
 
     def encode_latents(self, wav: torch.Tensor) -> torch.Tensor:
         """wav (B, C, T) -> encoder latents z (B, D, ceil(T / hop)); for the VAE, its posterior mean."""
-        z = self.encoder(self._pad(wav))
+        z = self.encoder(self.pad(wav))
         return self.quantizer.level_latents(z)[0] if self.is_continuous else z
 
     def decode_latents(self, z_q: torch.Tensor) -> torch.Tensor:
@@ -132,7 +157,7 @@ class Codec(nn.Module, ModelIO):
     def encode(self, wav: torch.Tensor, num_codebooks: int | None = None) -> torch.Tensor:
         """wav (B, C, T) -> codes (B, n, ceil(T / hop)) int64 (never updates codebooks)."""
         with inference_cache():
-            return self.quantizer.encode(self.encoder(self._pad(wav)), num_codebooks)
+            return self.quantizer.encode(self.encoder(self.pad(wav)), num_codebooks)
 
     def from_codes(self, codes: torch.Tensor) -> torch.Tensor:
         """codes (B, K, F) -> z_q (B, D, F); K may be below num_codebooks."""
@@ -156,7 +181,7 @@ class Codec(nn.Module, ModelIO):
         and only its central frames are kept, so the codes equal `encode(wav)`.
         """
         hop, (margin, _) = self.hop_length, self.context_frames()
-        wav = self._pad(wav)
+        wav = self.pad(wav)
         frames = wav.shape[-1] // hop
         out = []
         with inference_cache():

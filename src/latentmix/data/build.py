@@ -13,7 +13,7 @@ from pathlib import Path
 import numpy as np
 
 from .. import SAMPLE_RATE, STEMS
-from ..checkpoint import atomic_path
+from ..fileio import atomic_path
 from ..errors import ConfigError, InputError
 
 SPLITS = ("train", "validation", "test")

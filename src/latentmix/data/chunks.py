@@ -10,7 +10,7 @@ from pathlib import Path
 import torch
 
 from .. import SAMPLE_RATE, STEMS
-from ..checkpoint import atomic_path
+from ..fileio import atomic_path
 from ..errors import InputError
 from .datasets import list_tracks, load_track, track_frames
 

@@ -117,7 +117,7 @@ class Song:
 
     def to_midi(self, path) -> None:
         """Write the song as a type-1 MIDI file (atomic)."""
-        from ..checkpoint import atomic_path
+        from ..fileio import atomic_path
         with atomic_path(path) as tmp:
             self.to_mido().save(str(tmp))
 

@@ -13,7 +13,7 @@ from torch import nn
 from torch.nn.utils.parametrizations import weight_norm
 
 __all__ = ["Conv1d", "ConvTranspose1d", "Snake1d", "make_activation", "ResidualUnit", "EncoderBlock",
-           "DecoderBlock"]
+           "DecoderBlock", "ConvNeXtBlock"]
 
 
 class Conv1d(nn.Module):
@@ -134,3 +134,25 @@ def receptive_field_frames(module: nn.Module) -> int:
             rf += (math.ceil(m.kernel / m.stride) - 1) * jump
             jump /= m.stride
     return int(math.ceil(rf))
+
+
+class ConvNeXtBlock(nn.Module):
+    """ConvNeXt block at frame rate (Vocos): depthwise conv -> LayerNorm -> Linear(mult·C) -> GELU -> Linear(C),
+    scaled by a learned per-channel gain, plus the input. Matmul-heavy, so it runs near sgemm speed on CPUs.
+
+    x: (B, C, F) -> (B, C, F).
+    """
+
+    def __init__(self, dim: int, mult: int = 3, kernel: int = 7, layer_scale: float = 0.1):
+        super().__init__()
+        self.dw = nn.Conv1d(dim, dim, kernel, padding=kernel // 2, groups=dim)
+        self.norm = nn.LayerNorm(dim)
+        self.pw1 = nn.Linear(dim, mult * dim)
+        self.pw2 = nn.Linear(mult * dim, dim)
+        self.gamma = nn.Parameter(torch.full((dim,), float(layer_scale)))
+        self.kernel = kernel
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        y = self.dw(x).transpose(1, 2)
+        y = self.pw2(F.gelu(self.pw1(self.norm(y))))
+        return x + (y * self.gamma).transpose(1, 2)

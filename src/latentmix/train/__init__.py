@@ -36,8 +36,9 @@ class Task:
         `model` is the DistributedDataParallel wrapper (the loop falls back to hand-averaged gradients if not)."""
         raise NotImplementedError
 
-    def discriminator_step(self, disc, model_out, batch) -> dict:
-        """{'loss': the adversary's loss, ...}; model_out is training_step's 'out' (detach it here)."""
+    def discriminator_step(self, disc, model_out, batch, step: int = 0) -> dict | None:
+        """{"loss": the adversary's loss, ...}, or None while it is off (before a start step); model_out is
+        training_step's "out" (detach it here)."""
         raise NotImplementedError
 
     def validate(self, model, max_items: int) -> dict:

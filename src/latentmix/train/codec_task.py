@@ -5,17 +5,20 @@ Batches are (B, 1, T) mono windows: the mixture of the four stems, or sometimes 
 from __future__ import annotations
 
 import random
+from pathlib import Path
 
 import torch
-from torch.utils.data import Dataset
+from torch.utils.data import ConcatDataset, Dataset
 
 from ..codec.discriminators import (CodecDiscriminator, discriminator_loss, feature_matching_loss,
                                     generator_adv_loss)
-from ..codec.linearity import linearity_loss
+from ..codec.linearity import code_sum_agreement, linearity_loss
 from ..codec.losses import reconstruction_losses
 from ..metrics.codec import mel_distance
 from ..metrics.sisdr import si_sdr
 from ..codec.model import Codec
+from ..errors import InputError
+from . import Task
 
 _QUANT = {"commitment": "/commitment", "codebook": "/codebook", "kl": "vae/kl"}
 
@@ -39,8 +42,12 @@ class MixtureWindows(Dataset):
         return x.sum(0, keepdim=True)
 
 
-class CodecTask:
-    """config: {model: Codec kwargs, train: {...}} (configs/codec/*.yaml)."""
+class CodecTask(Task):
+    """config: {model: Codec kwargs, train: {...}} (configs/codec/*.yaml).
+
+    train.extra_data: more data roots (MSDM layout) whose train splits join --data's (validation stays on
+    --data); train.adversarial_start: the step from which the adversary trains and its losses count.
+    """
 
     kind = "codec"
 
@@ -55,13 +62,20 @@ class CodecTask:
     def build_discriminator(self):
         return CodecDiscriminator() if self.tc.get("adversarial", False) else None
 
-    def _windows(self, split: str, seconds: float, seed: int, **kw):
+    def _windows(self, split: str, seconds: float, seed: int, root=None, **kw):
         from ..data.datasets import StemWindows  # lazy: the data package is heavier than the codec
-        return StemWindows(self.data_root, split, seconds, seed=seed, **kw)
+        return StemWindows(root or self.data_root, split, seconds, seed=seed, **kw)
 
     def train_dataset(self) -> Dataset:
-        stems = self._windows("train", float(self.tc.get("segment_seconds", 1.0)), self.seed)
-        return MixtureWindows(stems, float(self.tc.get("isolated_stem_prob", 0.3)), self.seed)
+        seconds, p = float(self.tc.get("segment_seconds", 1.0)), float(self.tc.get("isolated_stem_prob", 0.3))
+        roots = [self.data_root] + [str(r) for r in (self.tc.get("extra_data") or [])]
+        parts = []
+        for k, root in enumerate(roots):
+            if k and not Path(root).is_dir():
+                raise InputError(f"{root}: no such data folder (train.extra_data)")
+            parts.append(MixtureWindows(self._windows("train", seconds, self.seed + 7919 * k, root=root),
+                                        p, self.seed + k))
+        return parts[0] if len(parts) == 1 else ConcatDataset(parts)
 
     def training_step(self, model: Codec, batch: torch.Tensor, step: int, disc=None) -> dict:
         """batch (B, 1, T) -> {'loss': weighted sum, 'rec/...', 'vq/...', 'adv/...', 'lin/loss', stats,
@@ -76,8 +90,12 @@ class CodecTask:
             total = total + float(w.get(name, 1.0)) * v
             parts[k] = v
         if self.tc.get("linearity", False) and w.get("linearity", 0.0):
-            parts["lin/loss"] = linearity_loss(core, batch, random_alpha=self.tc.get("linearity_random_alpha", False))
-            total = total + float(w["linearity"]) * parts["lin/loss"]
+            lin = linearity_loss(core, batch, random_alpha=self.tc.get("linearity_random_alpha", False))
+            parts.update(lin)
+            total = total + float(w["linearity"]) * lin["lin/loss"] \
+                + float(w.get("commitment", 1.0)) * lin["lin/commitment"]
+        if disc is not None and step < int(self.tc.get("adversarial_start", 0) or 0):
+            disc = None
         if disc is not None:
             for p in disc.parameters():
                 p.requires_grad_(False)
@@ -92,8 +110,11 @@ class CodecTask:
         result.update({k: v.detach() for k, v in out["stats"].items()})
         return result
 
-    def discriminator_step(self, disc, model_out, batch: torch.Tensor) -> dict:
-        """One D loss on real `batch` vs the generator output (detached: D never steps the generator)."""
+    def discriminator_step(self, disc, model_out, batch: torch.Tensor, step: int = 0) -> dict | None:
+        """One D loss on real `batch` vs the generator output (detached: D never steps the generator);
+        None before train.adversarial_start."""
+        if step < int(self.tc.get("adversarial_start", 0) or 0):
+            return None
         fake = (model_out["audio"] if isinstance(model_out, dict) else model_out).detach()
         loss = discriminator_loss(disc(batch), disc(fake))
         return {"loss": loss, "adv/disc": loss.detach()}
@@ -120,13 +141,25 @@ class CodecTask:
             sdr += float(si_sdr(y, x).mean())
             mel += float(mel_distance(y, x, sr=model.sample_rate))
             n += 1
+        if n and not model.is_continuous:
+            res_pairs = self._code_sum(model, max_items)
         model.train(was)
         if n == 0:
             return {}
         res = {"val/si_sdr": sdr / n, "val/mel_distance": mel / n, "score": -mel / n}
         if used is not None:
             res.update({f"val/usage_l{k}": float(u) for k, u in enumerate(used.mean(1))})
+            res["val/code_sum_l0"] = res_pairs
         return res
+
+    def _code_sum(self, model: Codec, max_items: int) -> float:
+        """Level-0 code-sum agreement on validation (bass, drums) pairs (codec/linearity.py)."""
+        from .. import STEMS
+        stems = self._windows("validation", float(self.tc.get("val_seconds", 4.0)), 1, shift=False,
+                              gain_db=(0.0, 0.0))
+        items = torch.stack([torch.as_tensor(stems[i]) for i in range(min(max_items, len(stems)))])
+        a, b = items[:, STEMS.index("bass")][:, None], items[:, STEMS.index("drums")][:, None]
+        return code_sum_agreement(model, a, b)
 
     def export(self, model: Codec, path, provenance: dict | None = None) -> None:
         model.save(path, provenance or {})

@@ -10,7 +10,7 @@ import sys
 import time
 from pathlib import Path
 
-from ..checkpoint import atomic_path
+from ..fileio import atomic_path
 
 METRICS_NAME = "metrics.jsonl"
 

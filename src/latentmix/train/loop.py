@@ -42,7 +42,7 @@ DEFAULTS = dict(steps=1000, batch_size=8, lr=3e-4, betas=[0.9, 0.99], weight_dec
                 lr_schedule="constant", warmup_steps=0, lr_decay=0.9999, lr_min_ratio=0.0, num_workers=0,
                 log_every=50, val_every=0, val_items=8, ckpt_every=500, adversarial=False, disc_lr=None,
                 seed=None, ddp_wrap=True, find_unused_parameters=False, broadcast_buffers=True, tensorboard=True,
-                init=None, max_seconds=None)   # init: a model file whose weights start the run (fine-tuning)
+                init=None, max_seconds=None, adversarial_start=0)   # init: a model file whose weights start the run (fine-tuning)
 
 
 def resolve_task(task):
@@ -352,8 +352,8 @@ def _train(task_cls, config, s, data_root, out_dir, seed, resume, info, quiet, m
             opt.step()
             if manual_sync and s["broadcast_buffers"]:
                 ddp.broadcast_module(model, buffers_only=True)
-            if disc is not None:
-                d = task.discriminator_step(disc, out.get("out"), batch)
+            d = task.discriminator_step(disc, out.get("out"), batch, step) if disc is not None else None
+            if d is not None:   # a task may return None: its adversary is not on yet (e.g. adversarial_start)
                 disc_opt.zero_grad(set_to_none=True)
                 d["loss"].backward()
                 ddp.all_reduce_grads(disc_params)

@@ -19,7 +19,7 @@ from safetensors.torch import save_file
 from torch.utils.data import Sampler
 
 from .. import __version__
-from ..checkpoint import atomic_path
+from ..fileio import atomic_path
 from ..errors import InputError, ModelFileError
 
 CHECKPOINT_NAME = "checkpoint.safetensors"

@@ -15,7 +15,7 @@ __all__ = ["Quantizer", "QuantizerOutput", "no_codebook_update", "ResidualVector
            "VAEBottleneck", "VectorQuantizer", "kmeans", "build_quantizer"]
 
 _LEVEL_KEYS = {"codebook_dim", "l2_normalize", "ema", "decay", "kmeans_init", "kmeans_iters", "dead_threshold",
-               "eps"}
+               "dead_fraction", "kmeans_min_vectors", "eps"}
 _SOM_KEYS = {"som_grid", "som_radius", "som_kernel"}
 
 

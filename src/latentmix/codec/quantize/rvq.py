@@ -59,6 +59,9 @@ class ResidualVectorQuantizer(Quantizer):
                 for k, v in l_i.items():
                     losses[k] = losses.get(k, 0) + v
                 stats.update(s_i)
+                if level.pending:   # k-means still gathering this level's residuals: deeper levels wait
+                    codes += [torch.zeros_like(idx)] * (n - len(codes))
+                    break
             stats[f"{self.name}/num_codebooks"] = torch.tensor(float(n))
         return QuantizerOutput(z_q, torch.stack(codes, 1), losses, stats)
 

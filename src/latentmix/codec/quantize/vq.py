@@ -49,20 +49,31 @@ class VectorQuantizer(Quantizer):
 
     forward(z (B, dim, F)) -> QuantizerOutput(z_q (B, dim, F), codes (B, 1, F), losses, stats). Training updates
     (EMA, k-means init, dead-code reset) happen only in train mode with `update_enabled`.
+
+    Dead codes: a code is dead when its EMA count is below `dead_fraction` x the expected count per code per step
+    (vectors this step on all ranks / codebook_size), so the rule depends on neither batch size nor world size;
+    `dead_threshold` (an absolute EMA count) is the older rule, kept for model files that name it. A reset code
+    restarts at the expected count, which leaves it ~ln(1 / dead_fraction) / (1 - decay) steps to be chosen
+    before it can be reset again: no churn. k-means starts from at least `kmeans_min_vectors` vectors gathered
+    over steps; until then the level is `pending` and outputs zeros (ResidualVectorQuantizer stops there).
     """
 
     def __init__(self, dim: int, codebook_size: int = 1024, codebook_dim: int | None = None,
                  l2_normalize: bool = False, ema: bool = True, decay: float = 0.99, kmeans_init: bool = True,
-                 kmeans_iters: int = 10, dead_threshold: float = 2.0, eps: float = 1e-5, name: str = "vq",
-                 level: int = 0):
+                 kmeans_iters: int = 10, dead_threshold: float | None = None, dead_fraction: float = 0.1,
+                 kmeans_min_vectors: int = 0, eps: float = 1e-5, name: str = "vq", level: int = 0):
         super().__init__()
         d = codebook_dim or dim
         self.dim, self.code_dim, self.codebook_size, self.num_codebooks = dim, d, codebook_size, 1
         self.l2_normalize, self.ema, self.decay, self.eps = l2_normalize, ema, decay, eps
         self.kmeans_init, self.kmeans_iters, self.dead_threshold = kmeans_init, kmeans_iters, dead_threshold
+        self.dead_fraction, self.kmeans_min_vectors = float(dead_fraction), int(kmeans_min_vectors)
+        self._kmeans_buffer: list[torch.Tensor] = []
         self.name, self.level = name, level
         self.update_enabled = True
         self.last_dead_fraction = torch.tensor(0.0)
+        self.last_threshold = float(dead_threshold) if dead_threshold is not None else 0.0
+        self._kmeans_steps = 0
         factorised = d != dim
         self.in_proj = Conv1d(dim, d, 1) if factorised else nn.Identity()
         self.out_proj = Conv1d(d, dim, 1) if factorised else nn.Identity()
@@ -97,14 +108,32 @@ class VectorQuantizer(Quantizer):
         if _ddp():
             dist.broadcast(cent, 0)
             dist.broadcast(counts, 0)
+        counts = counts / max(self._kmeans_steps, 1)   # the EMA count is per step
         self.codebook.data.copy_(cent)
         self.ema_count.copy_(counts)
         self.ema_sum.copy_(cent * counts[:, None])
         self.initialized.fill_(1.0)
+        self._kmeans_buffer = []
+
+    @torch.no_grad()
+    def _accumulate(self, flat: torch.Tensor) -> bool:
+        """Gather vectors for the k-means init; initialise once there are enough. True when initialised."""
+        self._kmeans_buffer.append(flat)
+        self._kmeans_steps = len(self._kmeans_buffer)
+        if sum(b.shape[0] for b in self._kmeans_buffer) >= self.kmeans_min_vectors:
+            self._init(torch.cat(self._kmeans_buffer))
+            return True
+        return False
 
     def spread(self, counts: torch.Tensor, sums: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
         """Hook for neighbourhood updates (SOM): identity here. counts (K,), sums (K, d)."""
         return counts, sums
+
+    def _threshold(self, n_vectors: float) -> float:
+        """The dead-code threshold for a step that saw `n_vectors` vectors on all ranks."""
+        if self.dead_threshold is not None:
+            return float(self.dead_threshold)
+        return self.dead_fraction * n_vectors / self.codebook_size
 
     @torch.no_grad()
     def _update(self, flat: torch.Tensor, idx: torch.Tensor) -> None:
@@ -120,21 +149,26 @@ class VectorQuantizer(Quantizer):
             n = self.ema_count.sum()
             smoothed = (self.ema_count + self.eps) / (n + self.codebook_size * self.eps) * n
             self.codebook.copy_(self.ema_sum / smoothed[:, None])
-        self.last_dead_fraction = (self.ema_count < self.dead_threshold).float().mean()  # before the reset
-        self._reset_dead(flat)
+        n_vectors = float(flat.shape[0]) * (dist.get_world_size() if _ddp() else 1)
+        threshold = self._threshold(n_vectors)
+        self.last_threshold = threshold
+        self.last_dead_fraction = (self.ema_count < threshold).float().mean()  # before the reset
+        self._reset_dead(flat, threshold, n_vectors / self.codebook_size)
 
     @torch.no_grad()
-    def _reset_dead(self, flat: torch.Tensor) -> None:
-        dead = self.ema_count < self.dead_threshold  # identical on all ranks (all-reduced statistics)
+    def _reset_dead(self, flat: torch.Tensor, threshold: float, expected: float) -> None:
+        dead = self.ema_count < threshold  # identical on all ranks (all-reduced statistics)
         n_dead = int(dead.sum())
-        if n_dead == 0 or self.dead_threshold <= 0:
+        if n_dead == 0 or threshold <= 0:
             return
         new = flat[torch.randint(0, flat.shape[0], (n_dead,), device=flat.device)].clone()
         if _ddp():
             dist.broadcast(new, 0)
+        start = max(expected, 2.0 * threshold)
         self.codebook.data[dead] = new
-        self.ema_sum[dead] = new * self.dead_threshold
-        self.ema_count[dead] = self.dead_threshold
+        self.ema_sum[dead] = new * start
+        self.ema_count[dead] = start
+        self.resets = getattr(self, "resets", 0) + n_dead
 
     # ------------------------------------------------------------------ forward / codes
     def quantize(self, z: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor, dict, dict]:
@@ -144,8 +178,8 @@ class VectorQuantizer(Quantizer):
             z_e = self.in_proj(z)
             flat = self._flat(z_e).detach()
             train = self.training and self.update_enabled
-            if train and self.initialized.item() == 0:
-                self._init(flat)
+            if train and self.initialized.item() == 0 and not self._accumulate(flat):
+                return self._pending(z)
             idx_flat = self.nearest(flat)
             idx = idx_flat.view(z_e.shape[0], z_e.shape[2])
             q = self.lookup(idx)
@@ -163,8 +197,19 @@ class VectorQuantizer(Quantizer):
                 sfx = f"_l{self.level}"
                 stats = {p + "usage" + sfx: (counts > 0).float().mean(), p + "perplexity" + sfx: ent.exp(),
                          p + "dead_fraction" + sfx: (self.last_dead_fraction if train else
-                                                     (self.ema_count < self.dead_threshold).float().mean())}
+                                                     (self.ema_count < self.last_threshold).float().mean())}
         return z_q, idx, losses, stats
+
+    @property
+    def pending(self) -> bool:
+        """True while a training k-means init is still gathering vectors (the level outputs zeros)."""
+        return self.initialized.item() == 0 and bool(self._kmeans_buffer)
+
+    def _pending(self, z: torch.Tensor):
+        zero = torch.zeros((), device=z.device)
+        idx = torch.zeros(z.shape[0], z.shape[2], dtype=torch.long, device=z.device)
+        p = f"{self.name}/"
+        return torch.zeros_like(z), idx, {p + "commitment": zero, p + "codebook": zero}, {}
 
     def forward(self, z: torch.Tensor, num_codebooks: int | None = None) -> QuantizerOutput:
         z_q, idx, losses, stats = self.quantize(z)
