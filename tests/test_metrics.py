@@ -138,3 +138,13 @@ def test_codec_distances_grow_with_noise():
     small, big = x + 0.01 * n, x + 0.5 * n
     assert multi_resolution_stft_distance(small, x) < multi_resolution_stft_distance(big, x)
     assert mel_distance(small, x) < mel_distance(big, x)
+
+
+def test_log_mel_distance_is_scale_aware_and_zero_on_identity():
+    from latentmix.metrics.codec import log_mel_distance
+    torch.manual_seed(0)
+    x = torch.randn(2, 1, 8000) * 0.1
+    assert float(log_mel_distance(x, x)) == 0.0
+    # half the amplitude = a quarter of the power: log10(4) in every band above the floor
+    assert float(log_mel_distance(0.5 * x, x)) == pytest.approx(0.602, abs=0.01)
+    assert log_mel_distance(x, x, reduction="none").shape == (2,)

@@ -15,7 +15,7 @@ from .sisdr import si_sdr
 DAC_MEL_SCALES = ((32, 5), (64, 10), (128, 20), (256, 40), (512, 80), (1024, 160), (2048, 320))
 MRSTFT_FFTS = (512, 1024, 2048)
 
-__all__ = ["si_sdr", "multi_resolution_stft_distance", "mel_distance", "DAC_MEL_SCALES", "MRSTFT_FFTS"]
+__all__ = ["si_sdr", "multi_resolution_stft_distance", "mel_distance", "log_mel_distance", "DAC_MEL_SCALES", "MRSTFT_FFTS"]
 
 
 def _magnitude(x: torch.Tensor, n_fft: int, hop: int) -> torch.Tensor:
@@ -75,3 +75,21 @@ def mel_distance(est: torch.Tensor, ref: torch.Tensor, scales=DAC_MEL_SCALES, sr
         d = (torch.log10(mr.clamp_min(clamp_eps)) - torch.log10(me.clamp_min(clamp_eps))).abs()
         total = total + d.reshape(d.shape[0], -1).mean(dim=1)
     return _reduce(total, reduction)
+
+
+def log_mel_distance(est: torch.Tensor, ref: torch.Tensor, fft_sizes=(512, 1024, 2048), n_mels: int = 80,
+                     sr: int = SAMPLE_RATE, floor: float = 1e-5, reduction: str = "mean") -> torch.Tensor:
+    """The bandwidth-neutral log-mel distance of issue #16: for each N in `fft_sizes` (Hann, hop N / 4, i.e. 75 %
+    overlap), P = 80-band mel POWER spectrogram; d_N = mean | log10 max(P_ref, floor) - log10 max(P_est, floor) |
+    over channels, bands and frames; distance = the MEAN over N (not the sum, unlike mel_distance). A band
+    missing in the estimate costs at most its log-distance to the floor, so band-limited codecs (Opus below
+    ~10 kbps) are not punished beyond what is missing. est, ref (batch, channels, time) -> () or (batch,).
+    """
+    items = []
+    for n in fft_sizes:
+        fb = mel_filterbank(n, n_mels, sr).to(est.device, est.dtype)
+        pe = torch.matmul(fb, _magnitude(est, n, n // 4).pow(2))
+        pr = torch.matmul(fb, _magnitude(ref, n, n // 4).pow(2))
+        d = (torch.log10(pr.clamp_min(floor)) - torch.log10(pe.clamp_min(floor))).abs()
+        items.append(d.reshape(d.shape[0], -1).mean(dim=1))
+    return _reduce(torch.stack(items).mean(0), reduction)
