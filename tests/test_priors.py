@@ -1,8 +1,9 @@
 """Priors: pattern inverses, KV cache == full forward, causality, reorder_cache, CFG, seeds, past the context."""
+import numpy as np
 import pytest
 import torch
 
-from latentmix.errors import ConfigError
+from latentmix.errors import ConfigError, InputError
 from latentmix.priors import PATTERNS, CodeTransformer, KVCache, Pattern, RQTransformer, generate
 from latentmix.priors.sampling import filter_logits, guided
 
@@ -131,3 +132,31 @@ def test_rq_transformer_loss_trains_and_cached_depth_matches_training_logits():
         if d < K - 1:
             x = h[2:3] + rq.depth_embed[d](codes[0, d, 2:3])
     assert torch.isfinite(rq.train().loss(codes)["prior/nll"])
+
+
+def test_code_shards_encode_once_resume_and_window(tiny_dataset, tmp_path):
+    from latentmix.codec.model import Codec
+    from latentmix.priors.shards import CodeWindows, encode_dataset
+    torch.manual_seed(0)
+    codec = Codec(strides=[32], latent_dim=8, architecture="spectral",
+                  quantizer={"type": "rvq", "num_codebooks": 2, "codebook_size": 16},
+                  spectral={"dim": 16, "encoder_depth": 1, "decoder_depth": 1}).eval()
+    folder = encode_dataset(codec, tiny_dataset, "train", tmp_path)
+    files = sorted(folder.glob("Track*.npy"))
+    assert len(files) == 4
+    stamp = files[0].stat().st_mtime_ns
+    assert encode_dataset(codec, tiny_dataset, "train", tmp_path) == folder     # resumes: nothing re-encoded
+    assert files[0].stat().st_mtime_ns == stamp
+    ds = CodeWindows(folder, frames=50, seed=1)
+    codes, track = ds[3]
+    assert codes.shape == (2, 50) and codes.dtype == torch.int64 and 0 <= track < 4
+    assert torch.equal(ds[3][0], codes)                                         # deterministic in (seed, i)
+    full = torch.from_numpy(np.load(files[0]).astype("int64"))
+    with torch.inference_mode():
+        from latentmix.data.datasets import list_tracks, load_track
+        wav = load_track(list_tracks(tiny_dataset, "train")[0]).sum(0, keepdim=True)[None]
+        assert torch.equal(codec.encode(wav)[0], full)
+    bass = encode_dataset(codec, tiny_dataset, "train", tmp_path, stem="bass")
+    assert bass.name == "train-bass" and len(list(bass.glob("Track*.npy"))) == 4
+    with pytest.raises(InputError, match="stem"):
+        encode_dataset(codec, tiny_dataset, "train", tmp_path, stem="kazoo")
