@@ -160,3 +160,22 @@ def test_code_shards_encode_once_resume_and_window(tiny_dataset, tmp_path):
     assert bass.name == "train-bass" and len(list(bass.glob("Track*.npy"))) == 4
     with pytest.raises(InputError, match="stem"):
         encode_dataset(codec, tiny_dataset, "train", tmp_path, stem="kazoo")
+
+
+def test_prior_task_trains_through_the_one_loop(tiny_dataset, tmp_path):
+    from latentmix.codec.model import Codec
+    from latentmix.priors import CodeTransformer
+    from latentmix.train.loop import train
+    from latentmix.train.tasks.prior import PriorTask
+    torch.manual_seed(0)
+    codec = Codec(strides=[32], latent_dim=8, architecture="spectral",
+                  quantizer={"type": "rvq", "num_codebooks": 2, "codebook_size": 16},
+                  spectral={"dim": 16, "encoder_depth": 1, "decoder_depth": 1}).eval()
+    codec.save(tmp_path / "codec.safetensors")
+    cfg = {"model": {"pattern": "delay", "dim": 16, "depth": 1, "heads": 2},
+           "train": {"codec": str(tmp_path / "codec.safetensors"), "shards": str(tmp_path / "shards"),
+                     "window_seconds": 0.5, "steps": 3, "batch_size": 2, "val_every": 3, "val_items": 2}}
+    res = train(PriorTask, cfg, tiny_dataset, tmp_path / "run", quiet=True)
+    assert res["step"] == 3 and "val/nll_bits" in res
+    m = CodeTransformer.load(tmp_path / "run" / "model.safetensors")
+    assert m.config["codec"]["frame_rate"] == codec.frame_rate and m.config["num_codebooks"] == 2
