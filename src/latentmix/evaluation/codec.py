@@ -549,18 +549,9 @@ def evaluate_codec(codec, items, levels=None, *, name: str = "codec", metrics=DE
 def file_kbps(codec, codes: torch.Tensor, length: int, path: Path, chunk_frames: int | None = None,
               model_id: dict | None = None, **extra) -> float:
     """Write codes (1, K, F) of a `length`-sample signal as a .lmxc file at `path` -> its size x 8 / duration
-    in kbit/s (header, codes and CRC: what storing the item costs). The header is the codec's own
-    (`code_header`) when it has one, else the fields `latentmix codec encode` writes."""
+    in kbit/s (header, codes and CRC: what storing the item costs), with the codec contract's header."""
     from ..codec.codefile import write_codes
-    if hasattr(codec, "code_header"):
-        header = codec.code_header(length, chunk_frames, model_id, **extra)
-    else:
-        ctx = codec.context_frames()[0] if hasattr(codec, "context_frames") else None
-        header = dict(model_id or {}, model_kind="codec", sample_rate=int(codec.sample_rate),
-                      hop_length=int(codec.hop_length), channels=int(getattr(codec, "channels", 1)),
-                      original_length=int(length), codebook_size=int(codec.codebook_size),
-                      chunking={"chunk_frames": chunk_frames, "margin_frames": ctx}, **extra)
-    write_codes(path, codes[0], header)
+    write_codes(path, codes, codec.code_header(length, chunk_frames, model_id, **extra))
     return Path(path).stat().st_size * 8 / (length / codec.sample_rate) / 1000
 
 
