@@ -3,10 +3,10 @@ the faithful LQ-VAE loss (hand-computed) and the level-0 code-sum agreement."""
 import pytest
 import torch
 
+from latentmix.audio import overlap_add
 from latentmix.codec.linearity import code_sum_agreement, linearity_loss
 from latentmix.codec.model import Codec
 from latentmix.codec.quantize import ResidualVectorQuantizer, VectorQuantizer
-from latentmix.codec.spectral import overlap_add
 from latentmix.config import load_config
 from latentmix.errors import ConfigError
 

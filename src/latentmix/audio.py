@@ -1,4 +1,4 @@
-"""Audio I/O, resampling, mono downmix and the STFT/mel helpers shared by losses and metrics.
+"""Audio I/O, resampling, mono downmix and THE STFT / inverse STFT / mel spectrogram of the package.
 
 Reading uses soundfile and resampling uses soxr (band-limited, high quality); both are maintained libraries,
 so nothing here re-implements them. Tensors are float32 in [-1, 1], shaped (channels, time) for one file.
@@ -12,6 +12,7 @@ import numpy as np
 import soundfile as sf
 import soxr
 import torch
+import torch.nn.functional as F
 
 from . import SAMPLE_RATE
 from .errors import InputError
@@ -101,29 +102,94 @@ def find_audio(paths) -> list[Path]:
 
 
 # ---------------------------------------------------------------- spectral helpers
+#
+# THE STFT of the package: losses, metrics, separators, oracle masks, discriminators and the codec v2's front and
+# back ends all frame audio here, with a periodic Hann window of n_fft samples and one of two frame alignments:
+#   center=True    torch.stft's centred frames: frame f is centred on sample f·hop (reflect padding of n_fft // 2
+#                  each side), T // hop + 1 frames; the inverse is torch.istft.
+#   center="same"  frame f covers samples [f·hop - pad, f·hop - pad + n_fft) with pad = (n_fft - hop) / 2 zeros:
+#                  T samples give T // hop frames (exactly T / hop when hop divides T), and F frames invert to
+#                  exactly F · hop samples, sample-aligned with the analysis (the codec v2's frame grid).
 
-@functools.lru_cache(maxsize=32)
-def _window(n_fft: int, device: str) -> torch.Tensor:
+def _real_dtype(dtype: torch.dtype) -> torch.dtype:
+    return dtype.to_real() if dtype.is_complex else dtype
+
+
+@functools.lru_cache(maxsize=64)
+def _window(n_fft: int, device: str, dtype: torch.dtype = torch.float32) -> torch.Tensor:
     with torch.inference_mode(False):  # cached: must stay usable by autograd after an inference-mode caller
-        return torch.hann_window(n_fft, device=device)
+        return torch.hann_window(n_fft, device=device, dtype=dtype)
 
 
-def stft(x: torch.Tensor, n_fft: int = 1024, hop: int | None = None) -> torch.Tensor:
-    """Complex STFT of (..., time) audio -> (..., freq, frames), Hann window, centred."""
+def _same_pad(n_fft: int, hop: int) -> int:
+    if n_fft < hop or (n_fft - hop) % 2:
+        raise ValueError(f"center='same' needs n_fft ({n_fft}) >= hop ({hop}) with an even difference")
+    return (n_fft - hop) // 2
+
+
+def _check_center(center) -> None:
+    if center is not True and center != "same":
+        raise ValueError(f"center must be True or 'same', not {center!r}")
+
+
+def stft(x: torch.Tensor, n_fft: int = 1024, hop: int | None = None, center: bool | str = True) -> torch.Tensor:
+    """Complex STFT of (..., time) audio -> (..., n_fft // 2 + 1, frames), Hann window; hop defaults to n_fft / 4.
+    center: True (centred, reflect-padded frames) or "same" (the zero-padded "same" frame grid above)."""
+    _check_center(center)
     hop = hop or n_fft // 4
     shape = x.shape
-    spec = torch.stft(x.reshape(-1, shape[-1]), n_fft, hop, window=_window(n_fft, str(x.device)),
-                      return_complex=True, center=True)
+    x = x.reshape(-1, shape[-1])
+    if center == "same":
+        pad = _same_pad(n_fft, hop)
+        x = F.pad(x, (pad, pad))
+    spec = torch.stft(x, n_fft, hop, window=_window(n_fft, str(x.device), x.dtype), return_complex=True,
+                      center=center is True)
     return spec.reshape(*shape[:-1], *spec.shape[-2:])
 
 
-def istft(spec: torch.Tensor, length: int, n_fft: int = 1024, hop: int | None = None) -> torch.Tensor:
-    """Inverse of `stft`: (..., freq, frames) -> (..., length)."""
+def overlap_add(frames: torch.Tensor, hop: int) -> torch.Tensor:
+    """frames (N, F, n_fft) -> (N, (F - 1) · hop + n_fft), frame f added at f · hop. With n_fft a multiple of hop
+    this is n_fft / hop slice additions (several times faster than F.fold on CPUs)."""
+    n, f, n_fft = frames.shape
+    total = (f - 1) * hop + n_fft
+    if n_fft % hop:
+        fold = dict(output_size=(1, total), kernel_size=(1, n_fft), stride=(1, hop))
+        return F.fold(frames.transpose(1, 2), **fold).view(n, total)
+    r = n_fft // hop
+    out = frames.new_zeros(n, f + r - 1, hop)
+    parts = frames.view(n, f, r, hop)
+    for j in range(r):
+        out[:, j:j + f] += parts[:, :, j]
+    return out.view(n, total)
+
+
+def istft(spec: torch.Tensor, length: int, n_fft: int = 1024, hop: int | None = None,
+          center: bool | str = True) -> torch.Tensor:
+    """Inverse of `stft` with the same n_fft, hop and center: (..., freq, frames) -> (..., length).
+
+    center="same": windowed overlap-add of the frames' inverse FFTs divided by the window-power envelope
+    (torch.istft cannot do it: the envelope is zero at the first sample of the padded grid); its natural length
+    is frames · hop, cut or zero-padded to `length`."""
+    _check_center(center)
     hop = hop or n_fft // 4
     shape = spec.shape
-    y = torch.istft(spec.reshape(-1, *shape[-2:]), n_fft, hop, window=_window(n_fft, str(spec.device)),
-                    length=length, center=True)
+    window = _window(n_fft, str(spec.device), _real_dtype(spec.dtype))
+    if center is True:
+        y = torch.istft(spec.reshape(-1, *shape[-2:]), n_fft, hop, window=window, length=length, center=True)
+        return y.reshape(*shape[:-2], length)
+    pad, f = _same_pad(n_fft, hop), shape[-1]
+    frames = torch.fft.irfft(spec.transpose(-1, -2), n=n_fft, dim=-1) * window          # (..., F, n_fft)
+    y = overlap_add(frames.reshape(-1, f, n_fft), hop)
+    env = overlap_add((window ** 2).expand(1, f, n_fft), hop)
+    y = (y / env.clamp(min=1e-8))[:, pad:pad + length]
+    if y.shape[-1] < length:
+        y = F.pad(y, (0, length - y.shape[-1]))
     return y.reshape(*shape[:-2], length)
+
+
+def magnitude(spec: torch.Tensor, eps: float = 1e-12) -> torch.Tensor:
+    """|spec| of a complex spectrum as sqrt(re² + im² + eps): finite gradients at exact zeros (silence)."""
+    return torch.sqrt(spec.real.pow(2) + spec.imag.pow(2) + eps)
 
 
 def _hz_to_mel(f):
@@ -153,8 +219,10 @@ def mel_filterbank(n_fft: int, n_mels: int, sr: int = SAMPLE_RATE, fmin: float =
 
 
 def mel_spectrogram(x: torch.Tensor, n_fft: int = 1024, hop: int | None = None, n_mels: int = 80,
-                    sr: int = SAMPLE_RATE) -> torch.Tensor:
-    """Magnitude mel spectrogram of (..., time) audio -> (..., n_mels, frames)."""
-    mag = stft(x, n_fft, hop).abs()
-    fb = mel_filterbank(n_fft, n_mels, sr).to(x.device)
-    return torch.matmul(fb, mag)
+                    sr: int = SAMPLE_RATE, power: float = 1.0) -> torch.Tensor:
+    """Mel spectrogram of (..., time) audio -> (..., n_mels, frames): `mel_filterbank` applied to the centred
+    STFT's `magnitude` raised to `power` (1: magnitude, 2: power)."""
+    mag = magnitude(stft(x, n_fft, hop))
+    if power != 1:
+        mag = mag.pow(power)
+    return torch.matmul(mel_filterbank(n_fft, n_mels, sr).to(mag.device, mag.dtype), mag)

@@ -1,7 +1,11 @@
 """Reconstruction losses of the codec: multi-scale log-mel L1 (DAC), multi-resolution STFT, waveform L1.
 
-Self-contained on purpose (built on latentmix.audio's stft/mel only); also holds the two quick quality figures
-the CLI prints (SI-SDR, mel distance). Audio: (B, C, T) float32.
+The spectral terms are the metrics of latentmix.metrics.spectral (one definition for training and evaluation):
+  rec/mel   = mel_distance / number of scales, i.e. the MEAN over DAC's 7 scales of the log10-mel L1
+              (mel_distance, the metric in benchmarks/RESULTS.md, is their SUM);
+  rec/stft  = multi_resolution_stft_distance (spectral convergence + log magnitude, mean over 512/1024/2048).
+On a clip too short for a scale's centred STFT (window / 2 >= samples) that scale is left out of both the sum and
+the count. Audio: (B, C, T) float32.
 """
 from __future__ import annotations
 
@@ -9,38 +13,24 @@ import torch
 import torch.nn.functional as F
 
 from .. import SAMPLE_RATE
-from ..audio import mel_spectrogram, stft
-
-MEL_WINDOWS = (32, 64, 128, 256, 512, 1024, 2048)
-MEL_BINS = (5, 10, 20, 40, 80, 160, 320)
-STFT_WINDOWS = (512, 1024, 2048)
+from ..metrics.spectral import DAC_MEL_SCALES, MRSTFT_FFTS, fits, mel_distance, multi_resolution_stft_distance
 
 
-def multiscale_mel_loss(x: torch.Tensor, y: torch.Tensor, windows=MEL_WINDOWS, n_mels=MEL_BINS,
-                        sr: int = SAMPLE_RATE, clamp: float = 1e-5) -> torch.Tensor:
-    """Mean over scales of L1(log10 mel(x), log10 mel(y)); x, y: (..., T). Hop = window / 4."""
-    total, used = 0.0, 0
-    for w, m in zip(windows, n_mels):
-        if w // 2 >= x.shape[-1]:  # reflect padding needs T > w/2; skip scales longer than the clip
-            continue
-        used += 1
-        mx = mel_spectrogram(x, w, w // 4, m, sr).clamp(min=clamp).log10()
-        my = mel_spectrogram(y, w, w // 4, m, sr).clamp(min=clamp).log10()
-        total = total + F.l1_loss(mx, my)
-    return total / max(used, 1)
+def multiscale_mel_loss(x: torch.Tensor, y: torch.Tensor, scales=DAC_MEL_SCALES, sr: int = SAMPLE_RATE,
+                        clamp: float = 1e-5) -> torch.Tensor:
+    """Mean over the scales that fit the clip of L1(log10 mel(x), log10 mel(y)) = mel_distance / len(scales)."""
+    used = [s for s in scales if fits(s[0], x.shape[-1])]
+    if not used:
+        return x.new_zeros(())
+    return mel_distance(x, y, used, sr, clamp) / len(used)
 
 
-def mrstft_loss(x: torch.Tensor, y: torch.Tensor, windows=STFT_WINDOWS, eps: float = 1e-7) -> torch.Tensor:
-    """Multi-resolution STFT loss: spectral convergence + L1 log magnitude, averaged over windows."""
-    total, used = 0.0, 0
-    for w in windows:
-        if w // 2 >= x.shape[-1]:
-            continue
-        used += 1
-        sx, sy = stft(x, w, w // 4).abs(), stft(y, w, w // 4).abs()
-        sc = torch.linalg.vector_norm(sy - sx) / torch.linalg.vector_norm(sy).clamp(min=eps)
-        total = total + sc + F.l1_loss((sx + eps).log(), (sy + eps).log())
-    return total / max(used, 1)
+def mrstft_loss(x: torch.Tensor, y: torch.Tensor, fft_sizes=MRSTFT_FFTS) -> torch.Tensor:
+    """Multi-resolution STFT distance (spectral convergence + L1 log magnitude) over the FFT sizes that fit."""
+    used = [n for n in fft_sizes if fits(n, x.shape[-1])]
+    if not used:
+        return x.new_zeros(())
+    return multi_resolution_stft_distance(x, y, used)
 
 
 def reconstruction_losses(x: torch.Tensor, y: torch.Tensor, weights: dict | None = None,

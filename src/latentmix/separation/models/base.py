@@ -1,4 +1,5 @@
-"""Shared pieces of the supervised separators: the model-file kind, STFT helpers and the training losses.
+"""Shared pieces of the supervised separators: the model-file kind and the training losses (their STFT is
+latentmix.audio's, their multi-resolution STFT loss latentmix.metrics.spectral's).
 
 Every separator maps a mixture (batch, 1, time) to stems (batch, 4, time) plus an aux dict
 {"losses": {name: scalar tensor}, "stats": {name: float}}; the losses here compare (batch, stems, time) tensors.
@@ -11,6 +12,7 @@ import torch.nn.functional as F
 from ... import SAMPLE_RATE, STEMS
 from ...checkpoint import ModelIO
 from ...metrics.sisdr import si_sdr
+from ...metrics.spectral import fits, multi_resolution_stft_distance
 
 SILENT_POWER = 1e-8     # mean-square below which a reference stem counts as silent (about -80 dBFS)
 
@@ -38,36 +40,16 @@ class SeparatorBase(ModelIO):
     hop_multiple = 1
 
 
-def spec(x: torch.Tensor, n_fft: int, hop: int) -> torch.Tensor:
-    """Complex STFT (..., time) -> (..., n_fft//2+1, frames), Hann, centred; the window is made per call so
-    that a tensor created under inference_mode is never cached and reused by autograd."""
-    shape = x.shape
-    w = torch.hann_window(n_fft, device=x.device, dtype=x.dtype)
-    s = torch.stft(x.reshape(-1, shape[-1]), n_fft, hop, window=w, return_complex=True, center=True)
-    return s.reshape(*shape[:-1], *s.shape[-2:])
+MRSTFT_FFTS = (256, 512, 1024, 2048)
 
 
-def ispec(s: torch.Tensor, length: int, n_fft: int, hop: int) -> torch.Tensor:
-    """Inverse of `spec`: (..., freq, frames) -> (..., length)."""
-    shape = s.shape
-    w = torch.hann_window(n_fft, device=s.device, dtype=torch.float32)
-    y = torch.istft(s.reshape(-1, *shape[-2:]), n_fft, hop, window=w, length=length, center=True)
-    return y.reshape(*shape[:-2], length)
-
-
-def mrstft_l1(est: torch.Tensor, ref: torch.Tensor, ffts=(256, 512, 1024, 2048)) -> torch.Tensor:
-    """Multi-resolution STFT loss on (..., time): mean over resolutions of L1 on magnitude and on log magnitude.
-
-    A few lines, so written here rather than depending on the codec's loss module (which carries discriminator
-    and mel machinery the separator does not need).
-    """
-    total = est.new_zeros(())
-    ffts = [n for n in ffts if n // 2 < est.shape[-1]] or [2 ** max(1, (est.shape[-1] - 1).bit_length() - 1)]
-    for n in ffts:
-        e = spec(est, n, n // 4).abs()
-        r = spec(ref, n, n // 4).abs()
-        total = total + F.l1_loss(e, r) + F.l1_loss(torch.log(e + 1e-5), torch.log(r + 1e-5)) * 0.1
-    return total / len(ffts)
+def mrstft_l1(est: torch.Tensor, ref: torch.Tensor, ffts=MRSTFT_FFTS) -> torch.Tensor:
+    """Multi-resolution STFT loss on (batch, ..., time): the mean over resolutions of L1 on the magnitude plus
+    0.1 x L1 on the log magnitude (log(|X| + 1e-5)), i.e. metrics.spectral.multi_resolution_stft_distance with
+    weights SC 0, log 0.1, linear 1. Resolutions too long for the clip are left out; a clip too short for all of
+    them uses the longest power of two that fits."""
+    ffts = [n for n in ffts if fits(n, est.shape[-1])] or [2 ** max(1, (est.shape[-1] - 1).bit_length() - 1)]
+    return multi_resolution_stft_distance(est, ref, ffts, sc_weight=0.0, log_weight=0.1, lin_weight=1.0)
 
 
 def separation_losses(est: torch.Tensor, ref: torch.Tensor, weights: dict) -> dict:

@@ -25,8 +25,9 @@ import torch
 import torch.nn as nn
 
 from ... import SAMPLE_RATE, STEMS
+from ...audio import istft, stft
 from ...errors import ConfigError
-from .base import SeparatorBase, ispec, spec
+from .base import SeparatorBase
 
 # (upper edge in Hz, band width in Hz): narrow bands where the bass and the harmonics live, wide ones above.
 DEFAULT_BAND_PLAN = [[1000, 125], [4000, 375], [8000, 1000], [11025, 1525]]
@@ -164,7 +165,7 @@ class SpecSeparator(nn.Module, SeparatorBase):
     def forward(self, mix: torch.Tensor, targets: torch.Tensor | None = None):
         """mix (B, 1, T) -> stems (B, S, T), aux {"losses": {}, "stats": {}}; any T (padded internally)."""
         B, _, T = mix.shape
-        X = spec(mix[:, 0], self.n_fft, self.hop)                       # (B, F, N) complex
+        X = stft(mix[:, 0], self.n_fft, self.hop)                      # (B, F, N) complex
         feat = torch.log(X.abs() + 1e-4)
         x = self.inp_norm(self.inp(self._bands(feat)))                  # (B, K, N, C)
         _, K, N, C = x.shape
@@ -184,5 +185,5 @@ class SpecSeparator(nn.Module, SeparatorBase):
             cm = torch.complex(m[:, :, 0], m[:, :, 1])
             cm = cm + (1 - cm.sum(1, keepdim=True)) / self.n_stems      # mixture consistency
             Y = cm * X[:, None]
-        y = ispec(Y, T, self.n_fft, self.hop)                             # (B, S, T)
+        y = istft(Y, T, self.n_fft, self.hop)                           # (B, S, T)
         return y, {"losses": {}, "stats": {}}
