@@ -34,7 +34,7 @@ def _spectral():
 
 def _peer_codec(lstm: int):
     sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "benchmarks"))
-    from peers.codecs import PeerCodec
+    from peer_models.codecs import PeerCodec
     return PeerCodec(n_filters=4, dimension=16, ratios=[4, 2], n_q=4, bins=16, lstm=lstm)
 
 
