@@ -14,7 +14,7 @@ from torch import nn
 from latentmix import SAMPLE_RATE
 from latentmix.audio import mel_spectrogram
 from latentmix.checkpoint import ModelIO
-from latentmix.train.codec_task import CodecTask
+from latentmix.train.tasks.codec import CodecTask
 
 from . import require
 

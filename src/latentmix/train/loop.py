@@ -35,8 +35,8 @@ from .logging import RunLogger, format_line, truncate_metrics
 from .state import (StepSampler, checkpoint_path, get_rng_state, load_checkpoint, lr_factor,
                     remove_stale_temps, save_checkpoint, set_rng_state)
 
-TASKS = {"codec": "latentmix.train.codec_task:CodecTask",
-         "separator": "latentmix.train.separator_task:SeparatorTask"}
+TASKS = {"codec": "latentmix.train.tasks.codec:CodecTask",
+         "separator": "latentmix.train.tasks.separator:SeparatorTask"}
 
 DEFAULTS = dict(steps=1000, batch_size=8, lr=3e-4, betas=[0.9, 0.99], weight_decay=0.0, grad_clip=1.0,
                 lr_schedule="constant", warmup_steps=0, lr_decay=0.9999, lr_min_ratio=0.0, num_workers=0,
