@@ -20,8 +20,9 @@ $(STAMP): $(BIN)/python pyproject.toml
 
 venv: $(STAMP)
 
-# Same-budget peers (benchmarks/peers/): demucs and encodec declare torchaudio, which would replace the pinned CPU
-# torch, so they go in with --no-deps next to the `[peers]` extra (the packages their model classes import).
+# Same-budget peers (benchmarks/peer_models/, run by benchmarks/peers.py): demucs and encodec declare torchaudio,
+# which would replace the pinned CPU torch, so they go in with --no-deps next to the `[peers]` extra (the packages
+# their model classes import).
 $(PEERS_STAMP): $(STAMP)
 	$(BIN)/pip install -q -e '.[dev,peers]'
 	$(BIN)/pip install -q --no-deps demucs==4.1.0 encodec==0.1.1

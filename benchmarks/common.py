@@ -1,5 +1,7 @@
-"""Small helpers shared by the benchmark scripts: the machine/date/command line every figure states, and
-`write_section`, which replaces one marked section of benchmarks/RESULTS.md atomically.
+"""Small helpers shared by the benchmark scripts: the machine/date/command line every figure states, the
+`NAME=PATH` row arguments and the parameter-count cell of the tables, and `write_section`, which replaces one
+marked section of benchmarks/RESULTS.md atomically. The scripts import this module (and latentmix), never each
+other: what they measure is latentmix.evaluation's.
 
 A section is the text between `<!-- NAME:begin -->` and `<!-- NAME:end -->` (markers included); a file without
 it gets the section appended. The file is rewritten with latentmix.fileio's atomic writer, so a reader never
@@ -72,6 +74,29 @@ def command_line(script: str, argv=None) -> str:
 def provenance(script: str, argv=None, threads: int | None = None) -> str:
     """The sentence every section starts with: machine, date and command."""
     return f"Machine: {machine(threads)}; date {today()}; command `{command_line(script, argv)}`."
+
+
+def parse_named(specs, flag: str = "--model", reserved=()) -> list[tuple[str, str]]:
+    """['NAME=PATH', ...] -> [(NAME, PATH)]; ConfigError for a malformed spec or a name used twice (or reserved)."""
+    from latentmix.errors import ConfigError
+    out, seen = [], set(reserved)
+    for spec in specs or []:
+        name, sep, path = spec.partition("=")
+        name, path = name.strip(), path.strip()
+        if not sep or not name or not path:
+            raise ConfigError(f"{flag} {spec!r}: expected NAME=PATH")
+        if name in seen:
+            raise ConfigError(f"{flag} {spec!r}: the row name '{name}' is already used")
+        seen.add(name)
+        out.append((name, path))
+    return out
+
+
+def fmt_params(n) -> str:
+    """A parameter count as a table cell: '-' (none), '12.3 k' or '1.23 M'."""
+    if n is None:
+        return "-"
+    return f"{n / 1e6:.2f} M" if n >= 1e5 else f"{n / 1e3:.1f} k"
 
 
 def markers(name: str) -> tuple[str, str]:

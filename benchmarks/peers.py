@@ -8,7 +8,8 @@ beside latentmix's models (separation on two test sets, codec at matched bitrate
 
 NAME: htdemucs | demucs | encodec. `train` gives every model the same wall-clock budget: it times three
 training steps, sets train.steps so that the cosine schedule ends at the budget, and stops the run at the budget
-(train.max_seconds) whatever happens. Install the peers with `make peers`.
+(train.max_seconds) whatever happens. Install the peers with `make peers`; their model classes are the package
+benchmarks/peer_models/. The scoring is latentmix.evaluation's (separation and codec), as in the other benchmarks.
 """
 from __future__ import annotations
 
@@ -22,22 +23,25 @@ from pathlib import Path
 import torch
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from common import command_line, machine, today, write_section  # noqa: E402
+from common import command_line, fmt_params, machine, parse_named, today, write_section  # noqa: E402
 
 from latentmix import SAMPLE_RATE  # noqa: E402
 from latentmix.errors import ConfigError, LatentmixError  # noqa: E402
 
 PEERS = ("htdemucs", "demucs", "encodec")
+IRM_ROW, SHIPPED_ROW = "IRM (oracle)", "shipped default"
+WARMUP_SECONDS = 1.0
+CODEC_METRICS = ("si_sdr", "mel_distance", "mrstft_distance")
 
 
 # ------------------------------------------------------------------ training
 def peer_task(name: str):
     """(Task class, default config) of a peer."""
     if name in ("htdemucs", "demucs"):
-        from peers.separators import PeerSeparatorTask, peer_separator_config
+        from peer_models.separators import PeerSeparatorTask, peer_separator_config
         return PeerSeparatorTask, peer_separator_config(name)
     if name == "encodec":
-        from peers.codecs import PeerCodecTask, peer_codec_config
+        from peer_models.codecs import PeerCodecTask, peer_codec_config
         return PeerCodecTask, peer_codec_config()
     raise ConfigError(f"unknown peer '{name}' (known: {', '.join(PEERS)})")
 
@@ -101,32 +105,39 @@ def _ratio(a: float, b: float) -> str:
 
 
 def separation_rows(args, device: str) -> list:
-    """latentmix files (--model), the shipped default (--shipped), peers (--peer) and the IRM, as MethodRows."""
-    import separation as sb
-    from peers.separators import PeerSeparator
+    """latentmix files (--model), the shipped default (--shipped), peers (--peer) and the IRM, as candidates of
+    latentmix.evaluation.separation; each gets .training (its provenance line) and, for peers, .net."""
+    from peer_models.separators import PeerSeparator
+    from latentmix.evaluation.separation import Candidate
     from latentmix.separation.registry import get_method
     from latentmix.separation.supervised import SupervisedSeparator
     rows = []
-    for name, path in sb.parse_models(args.model):
-        rows.append(sb.MethodRow(name, get_method("supervised", model=path, device=device), "latentmix", path))
+    for name, path in parse_named(args.model, "--model", {IRM_ROW, SHIPPED_ROW}):
+        rows.append(Candidate(get_method("supervised", model=path, device=device), name, kind="latentmix", path=path))
     if args.shipped:
         m = get_method("supervised", model="default", device=device)
-        rows.append(sb.MethodRow(sb.SHIPPED_ROW, m, "shipped", m.path))
-    for name, path in sb.parse_models(args.peer):
+        rows.append(Candidate(m, SHIPPED_ROW, kind="shipped", path=m.path))
+    for name, path in parse_named(args.peer, "--peer", {IRM_ROW, SHIPPED_ROW}):
         model = PeerSeparator.load(path, device=device)
         model.path = path
-        rows.append(sb.MethodRow(name, SupervisedSeparator(model=model, device=device), "peer", path))
+        rows.append(Candidate(SupervisedSeparator(model=model, device=device), name, kind="peer", path=path))
         rows[-1].net = model.config["net"]
-    rows.append(sb.MethodRow(sb.IRM_ROW, get_method("oracle-irm", device=device), "oracle"))
+    rows.append(Candidate(get_method("oracle-irm", device=device), IRM_ROW, kind="oracle"))
     for r in rows:
-        model = getattr(r.method, "model", None)
-        r.header = getattr(model, "header", None) or {}
-        r.training = _training_line(r.header)
+        r.training = _training_line(getattr(r.model, "header", None) or {})
     return rows
 
 
+def table_rows(ev) -> dict:
+    """{name: the result's flat row + pct_irm (All as % of the IRM's All)}."""
+    out = {name: r.row() for name, r in ev.results.items()}
+    irm_all = out[IRM_ROW]["All"]
+    for row in out.values():
+        row["pct_irm"] = 100.0 * row["All"] / irm_all if irm_all and irm_all > 0 else float("nan")
+    return out
+
+
 def separation_markdown(results: dict, rows, meta: dict, ref: str | None) -> tuple[str, dict]:
-    import separation as sb
     from latentmix.metrics.protocols import get_protocol
     stems = get_protocol("msdm").stems
     training = {r.name: r.training for r in rows}
@@ -146,7 +157,7 @@ def separation_markdown(results: dict, rows, meta: dict, ref: str | None) -> tup
         if res is None:
             continue
         R = res["rows"]
-        ship = R.get(sb.SHIPPED_ROW, {}).get("All", float("nan"))
+        ship = R.get(SHIPPED_ROW, {}).get("All", float("nan"))
         refv = R.get(ref, {}).get("All", float("nan")) if ref else None
         L += [f"### {title}", "", f"`{res['data']}`: {res['tracks']} tracks, {res['audio_seconds']:.0f} s.", "",
               "| method | " + " | ".join(stems) + " | All | % of IRM | shipped / row |"
@@ -157,7 +168,7 @@ def separation_markdown(results: dict, rows, meta: dict, ref: str | None) -> tup
                                                       _ratio(ship, r["All"])]
             if ref:
                 cells.append(_ratio(refv, r["All"]))
-            cells += [sb._params(r["params"]), f"{r['sec_per_sec']:.4f}", training.get(name, "-")]
+            cells += [fmt_params(r["params"]), f"{r['sec_per_sec']:.4f}", training.get(name, "-")]
             L.append(f"| {name} | " + " | ".join(cells) + " |")
         L.append("")
         for n in htdemucs:
@@ -171,8 +182,8 @@ def separation_markdown(results: dict, rows, meta: dict, ref: str | None) -> tup
 
 
 def run_separation(args) -> tuple[str, dict]:
-    import separation as sb
     from latentmix.data.datasets import list_tracks
+    from latentmix.evaluation.separation import evaluate_separation
     from latentmix.separation.registry import resolve_device
     torch.set_num_threads(args.threads)
     device = resolve_device(args.device)
@@ -182,9 +193,10 @@ def run_separation(args) -> tuple[str, dict]:
         if not root:
             continue
         tracks = list_tracks(root, args.split)[: args.max_tracks]
-        res = sb.evaluate(rows, tracks, device, args.quiet)
-        res["data"] = f"{root}/{args.split}"
-        results[key] = res
+        ev = evaluate_separation(rows, root, args.split, "msdm", tracks=tracks, device=device,
+                                 warmup_seconds=WARMUP_SECONDS, progress=not args.quiet)
+        results[key] = {"rows": table_rows(ev), "audio_seconds": ev.audio_seconds, "tracks": len(ev.tracks),
+                        "data": f"{root}/{args.split}"}
     meta = {"machine": machine(args.threads), "date": today(), "threads": args.threads,
             "command": command_line(__file__, args.argv), "budget": args.budget}
     md, verdict = separation_markdown(results, rows, meta, args.same_budget)
@@ -193,28 +205,27 @@ def run_separation(args) -> tuple[str, dict]:
 
 # ------------------------------------------------------------------ codec
 def run_codec(args) -> tuple[str, dict]:
-    import codec as cb
-    from peers.codecs import PeerCodec
+    from peer_models.codecs import PeerCodec
     from latentmix.checkpoint import read_header
     from latentmix.codec.model import Codec
+    from latentmix.evaluation.codec import (MIN_COMPARE_KBPS, codec_speed, concatenated_mixture, evaluate_codec,
+                                            load_items, match_opus, opus_kbps_request)
     from latentmix.pretrained.registry import resolve_model
     torch.set_num_threads(args.threads)
     ours_path = resolve_model(args.model, "codec")
     ours, peer = Codec.load(ours_path).eval(), PeerCodec.load(args.peer)
     if ours.hop_length != peer.hop_length or ours.codebook_size != peer.codebook_size:
         raise ConfigError("the peer codec must share latentmix's frame rate and codebook size for matched bitrates")
-    excerpts = cb.load_excerpts(args.data, args.split, args.seconds, args.max_tracks)
-    with torch.inference_mode():
-        q_ours, _, _ = cb.evaluate_codec(ours, excerpts, args.quiet)
-        q_peer, _, _ = cb.evaluate_codec(peer, excerpts, args.quiet)
+    items = load_items(args.data, args.split, args.seconds, args.max_tracks)
     levels = [n for n in args.levels if n <= min(ours.num_codebooks, peer.num_codebooks)]
-    opus = []
-    if cb.shutil.which("opusenc") and cb.shutil.which("opusdec"):
-        want = sorted({round(cb.opus_kbps_request(ours.bitrate(n), "hard-cbr"), 3) for n in levels
-                       if ours.bitrate(n) / 1000 >= cb.MIN_COMPARE_KBPS})
-        opus = cb.evaluate_opus(excerpts, want, "hard-cbr", args.quiet)
-    x_speed = cb.speed_mixture(args.data, args.split, args.speed_seconds)
-    speed = {"latentmix": cb.time_codec(ours, x_speed, args.threads), "peer": cb.time_codec(peer, x_speed, args.threads)}
+    want = sorted({round(opus_kbps_request(ours.bitrate(n), "hard-cbr"), 3) for n in levels
+                   if ours.bitrate(n) / 1000 >= MIN_COMPARE_KBPS})
+    ev_ours = evaluate_codec(ours, items, name="latentmix", metrics=CODEC_METRICS, opus_kbps=want,
+                             opus_mode="hard-cbr", progress=not args.quiet)
+    ev_peer = evaluate_codec(peer, items, name="peer", metrics=CODEC_METRICS, progress=not args.quiet)
+    q_ours, q_peer, opus = ev_ours.codec_summaries(), ev_peer.codec_summaries(), ev_ours.opus_summaries()
+    x_speed = concatenated_mixture(args.data, args.split, args.speed_seconds)
+    speed = {"latentmix": codec_speed(ours, x_speed, args.threads), "peer": codec_speed(peer, x_speed, args.threads)}
     n_ours, n_peer = (sum(p.numel() for p in m.parameters()) for m in (ours, peer))
     date = today()
     L = ["## Same-budget peers: codec", "",
@@ -223,7 +234,7 @@ def run_codec(args) -> tuple[str, dict]:
          f"latentmix: `{ours_path}` ({n_ours / 1e6:.2f} M parameters, {_training_line(read_header(ours_path))}); "
          f"EnCodec peer: `{args.peer}` ({n_peer / 1e6:.2f} M parameters, "
          f"{_training_line(read_header(args.peer))}). Both: hop 320 at 22050 Hz, 1024-code RVQ levels, so level n "
-         f"is the same bitrate for both. {len(excerpts)} test mixtures x {args.seconds:g} s (the middle of each "
+         f"is the same bitrate for both. {len(items)} test mixtures x {args.seconds:g} s (the middle of each "
          "track); mel = DAC-style 7-scale log-mel L1 distance (lower is better), SI-SDR zero-mean dB. Ratios: "
          "latentmix / peer (mel: < 1 means latentmix is better; SI-SDR: > 1 better when both are positive). Opus "
          "(hard CBR, delay-compensated as in benchmarks/codec.py) at the smallest rate >= the codecs' (only >= 6 kbps).",
@@ -234,43 +245,40 @@ def run_codec(args) -> tuple[str, dict]:
     verdict = {}
     for n in levels:
         kb = ours.bitrate(n) / 1000
-        a, b = q_ours[n], q_peer[n]
-        o = cb.match_opus(kb, opus) if opus else None
-        om = f"{o['mel']:.2f} ({o['kbps']:.1f})" if o else "-"
-        osd = f"{o['sisdr']:.2f}" if o else "-"
-        L.append(f"| {n} | {kb:.2f} | {a['mel']:.3f} | {b['mel']:.3f} | {_ratio(a['mel'], b['mel'])} | {om} | "
-                 f"{a['sisdr']:.2f} | {b['sisdr']:.2f} | "
-                 f"{_ratio(a['sisdr'], b['sisdr']) if a['sisdr'] > 0 else 'n/a'} | {osd} |")
-        verdict[n] = {"kbps": kb, "ours": a["mel"], "peer": b["mel"], "pass": bool(a["mel"] <= b["mel"])}
+        a, b = q_ours[n].metrics, q_peer[n].metrics
+        o = match_opus(kb, opus) if opus else None
+        om = f"{o.metrics['mel_distance']:.2f} ({o.kbps:.1f})" if o else "-"
+        osd = f"{o.metrics['si_sdr']:.2f}" if o else "-"
+        L.append(f"| {n} | {kb:.2f} | {a['mel_distance']:.3f} | {b['mel_distance']:.3f} | "
+                 f"{_ratio(a['mel_distance'], b['mel_distance'])} | {om} | {a['si_sdr']:.2f} | {b['si_sdr']:.2f} | "
+                 f"{_ratio(a['si_sdr'], b['si_sdr']) if a['si_sdr'] > 0 else 'n/a'} | {osd} |")
+        verdict[n] = {"kbps": kb, "ours": a["mel_distance"], "peer": b["mel_distance"],
+                      "pass": bool(a["mel_distance"] <= b["mel_distance"])}
     sl, sp = speed["latentmix"], speed["peer"]
-    L += ["", f"Speed (encode all levels + decode, {sl['audio_s']:.0f} s of audio, {args.threads} thread(s), best of 3, "
+    L += ["", f"Speed (encode all levels + decode, {sl.audio_s:.0f} s of audio, {args.threads} thread(s), best of 3, "
           f"both timed in the same conditions): latentmix "
-          f"{sl['best']:.1f}x real time, EnCodec {sp['best']:.1f}x (ratio {sl['best'] / sp['best']:.2f}).", "",
+          f"{sl.best:.1f}x real time, EnCodec {sp.best:.1f}x (ratio {sl.best / sp.best:.2f}).", "",
           "Target (latentmix mel <= EnCodec mel at the same bitrate): " + "; ".join(
               f"{v['kbps']:.2f} kbps {v['ours']:.3f} vs {v['peer']:.3f} {'PASS' if v['pass'] else 'MISS'}"
               for v in verdict.values()) + "."]
-    return "\n".join(L), {"date": date, "quality": {"latentmix": q_ours, "peer": q_peer}, "opus": opus,
-                          "speed": speed, "targets": verdict}
+    return "\n".join(L), {"date": date, "quality": {"latentmix": ev_ours.to_json(), "peer": ev_peer.to_json()},
+                          "opus": [o.to_json() for o in opus], "speed": {k: v.to_json() for k, v in speed.items()},
+                          "targets": verdict}
 
 
 # ------------------------------------------------------------------ why Demucs wins on bass
 def run_irm_resolution(args) -> tuple[str, dict]:
     """The ideal-ratio-mask ceiling per stem at several STFT sizes (hop n_fft/4): how much a mask separator can
     gain on each stem from frequency resolution alone."""
-    from latentmix.data.datasets import list_tracks, load_track
+    from latentmix.data.datasets import list_tracks
+    from latentmix.evaluation.separation import evaluate_separation, oracle
     from latentmix.metrics.protocols import get_protocol
-    from latentmix.separation.registry import get_method
     torch.set_num_threads(args.threads)
     P = get_protocol("msdm")
     tracks = list_tracks(args.data, args.split)[: args.max_tracks]
-    methods = {n_fft: get_method("oracle-irm", n_fft=n_fft, hop=n_fft // 4) for n_fft in args.n_fft}
-    recs = {n_fft: [] for n_fft in methods}
-    for t in tracks:
-        refs = load_track(t, stems=P.stems)
-        mix = P.make_mixture(refs).float()
-        for n_fft, m in methods.items():
-            recs[n_fft] += P.evaluate_track(refs, m.separate(mix[None, None], refs[None])[0], mix)
-    rows = {n_fft: P.aggregate(r) for n_fft, r in recs.items()}
+    cands = [oracle(P, name=str(n_fft), whole=True, n_fft=n_fft, hop=n_fft // 4) for n_fft in args.n_fft]
+    ev = evaluate_separation(cands, args.data, args.split, P, tracks=tracks, progress=not args.quiet)
+    rows = {n_fft: ev.results[str(n_fft)].summary for n_fft in args.n_fft}
     L = ["## Same-budget peers: the mask ceiling against STFT size", "",
          f"Machine: {machine(args.threads)}; date {today()}; command `{command_line(__file__, args.argv)}`.", "",
          f"IRM (power 2, hop n_fft/4) on `{args.data}/{args.split}` ({len(tracks)} tracks), msdm v1 SI-SNRi dB. A mask "
@@ -359,7 +367,7 @@ def main(argv=None) -> int:
     except LatentmixError as e:
         print(f"error: {e}", file=sys.stderr)
         return 2
-    except ImportError as e:          # peers.PeersMissing: the peer packages are not installed
+    except ImportError as e:          # peer_models.PeersMissing: the peer packages are not installed
         print(f"error: {e}", file=sys.stderr)
         return 2
     return 0

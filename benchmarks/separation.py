@@ -19,162 +19,58 @@ Speed: seconds of compute per second of audio, timed around the separation calls
 decode of the four stems), with torch.set_num_threads(--threads); each row first runs once on 1 s of audio,
 untimed (lazy initialisation). Parameters: every parameter of the loaded model (a latent separator's count
 includes its frozen codec). The targets line checks the shipped default: All >= 8 dB, >= 50 % of IRM and
->= 20x real time.
+>= 20x real time. The measuring is latentmix.evaluation.separation's; this script builds the rows and the table.
 """
 from __future__ import annotations
 
 import argparse
 import json
 import sys
-import time
 from pathlib import Path
 
 import torch
-from tqdm import tqdm
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from common import command_line, machine, today, write_section  # noqa: E402
+from common import command_line, fmt_params, machine, parse_named, today, write_section  # noqa: E402
 
-from latentmix import SAMPLE_RATE, __version__  # noqa: E402
+from latentmix import __version__  # noqa: E402
 from latentmix.errors import ConfigError, LatentmixError, ModelFileError  # noqa: E402
+from latentmix.evaluation.separation import Candidate, CodecCeiling, evaluate_separation  # noqa: E402
 from latentmix.metrics.protocols import get_protocol  # noqa: E402
-from latentmix.separation.registry import get_method, resolve_device, separate_long  # noqa: E402
+from latentmix.separation.registry import get_method, resolve_device  # noqa: E402
 
-OVERLAP = 0.25
-BATCH_SEGMENTS = 4
 WARMUP_SECONDS = 1.0
 TARGETS = {"all_db": 8.0, "pct_irm": 50.0, "xrt": 20.0}
 IRM_ROW, SHIPPED_ROW, CODEC_ROW = "IRM (oracle)", "shipped default", "codec ceiling"
 
 
 # ------------------------------------------------------------------ rows
-class MethodRow:
-    """A registered separation method run like `latentmix separate`: run(mix (1, 1, T), refs (1, S, T)) -> (S, T)."""
-
-    def __init__(self, name: str, method, kind: str, path=None):
-        self.name, self.method, self.kind, self.path = name, method, kind, path
-        model = getattr(method, "model", None)
-        self.params = sum(p.numel() for p in model.parameters()) if model is not None else None
-        seg = getattr(method, "segment_seconds", None)
-        cfg = getattr(model, "config", {}) if model is not None else {}
-        if kind == "oracle":
-            self.detail = f"method `{method.name}` (n_fft {method.n_fft}, hop {method.hop}, power {method.power:g})"
-        else:
-            self.detail = (f"`{path}` (arch {cfg.get('arch', '?')}, segment {seg:g} s, overlap {OVERLAP:g}, "
-                           f"{BATCH_SEGMENTS} segments per call)")
-
-    def run(self, mix: torch.Tensor, refs: torch.Tensor) -> torch.Tensor:
-        return separate_long(self.method, mix, refs, None, OVERLAP, SAMPLE_RATE, BATCH_SEGMENTS)[0]
-
-
-class CodecRow:
-    """Each true stem through the codec at full bitrate: run(mix, refs (1, S, T)) -> (S, T)."""
-
-    def __init__(self, path, device):
-        from latentmix.codec.model import Codec
-        from latentmix.pretrained.registry import resolve_model
-        self.path = resolve_model(None if path == "default" else path, "codec")
-        self.codec = Codec.load(self.path, device=device)
-        if self.codec.sample_rate != SAMPLE_RATE or self.codec.channels != 1:
-            raise ConfigError(f"{self.path}: the codec ceiling needs a mono {SAMPLE_RATE} Hz codec, got "
-                              f"{self.codec.channels} channel(s) at {self.codec.sample_rate} Hz")
-        c = self.codec
-        self.name, self.kind = CODEC_ROW, "codec"
-        self.params = sum(p.numel() for p in c.parameters())
-        rate = "continuous latents (VAE)" if c.is_continuous else \
-            f"{c.num_codebooks} codebooks x {c.codebook_size}, {c.bitrate() / 1000:.2f} kbps"
-        self.detail = f"`{self.path}` ({rate}, per stem encode + decode)"
-
-    def run(self, mix: torch.Tensor, refs: torch.Tensor) -> torch.Tensor:
-        x = refs[0][:, None]                                                   # (S, 1, T)
-        T = x.shape[-1]
-        with torch.inference_mode():
-            if self.codec.is_continuous:
-                y = self.codec.decode_latents(self.codec.encode_latents(x))
-            else:
-                y = self.codec.decode_chunked(self.codec.encode_chunked(x))
-        return y[:, 0, :T]
-
-
-def parse_models(specs) -> list[tuple[str, str]]:
-    out, seen = [], {IRM_ROW, SHIPPED_ROW, CODEC_ROW}
-    for spec in specs or []:
-        name, sep, path = spec.partition("=")
-        name, path = name.strip(), path.strip()
-        if not sep or not name or not path:
-            raise ConfigError(f"--model {spec!r}: expected NAME=PATH")
-        if name in seen:
-            raise ConfigError(f"--model {spec!r}: the row name '{name}' is already used")
-        seen.add(name)
-        out.append((name, path))
-    return out
-
-
 def build_rows(args, device: str) -> list:
+    """The candidates, in table order: --model files, the shipped default, the IRM, the codec ceiling."""
     rows = []
-    for name, path in parse_models(args.model):
+    for name, path in parse_named(args.model, "--model", {IRM_ROW, SHIPPED_ROW, CODEC_ROW}):
         if not Path(path).is_file():
             raise ModelFileError(f"{path}: no such separator file (--model {name}={path})")
-        rows.append(MethodRow(name, get_method("supervised", model=path, device=device), "model", path))
+        rows.append(Candidate(get_method("supervised", model=path, device=device), name, kind="model", path=path))
     if args.shipped:
         m = get_method("supervised", model="default", device=device)
-        rows.append(MethodRow(SHIPPED_ROW, m, "shipped", m.path))
-    rows.append(MethodRow(IRM_ROW, get_method("oracle-irm", device=device), "oracle"))
+        rows.append(Candidate(m, SHIPPED_ROW, kind="shipped", path=m.path))
+    rows.append(Candidate(get_method("oracle-irm", device=device), IRM_ROW, kind="oracle"))
     if args.codec:
-        rows.append(CodecRow(args.codec, device))
-    stems = get_protocol("msdm").stems
-    for r in rows:
-        if r.kind != "codec" and tuple(r.method.stems) != tuple(stems):
-            raise ConfigError(f"row '{r.name}' gives stems {', '.join(r.method.stems)}; the msdm protocol needs "
-                              f"{', '.join(stems)}")
+        from latentmix.codec.model import Codec
+        from latentmix.pretrained.registry import resolve_model
+        path = resolve_model(None if args.codec == "default" else args.codec, "codec")
+        rows.append(CodecCeiling(Codec.load(path, device=device), CODEC_ROW, path=path))
     return rows
 
 
-# ------------------------------------------------------------------ measurement
-def _sync(device: str) -> None:
-    if device.startswith("cuda"):
-        torch.cuda.synchronize()
-
-
-def evaluate(rows, tracks, device: str, quiet: bool = False) -> dict:
-    """Separate and score every track with every row -> {name: {stems, All, windows, seconds, per_track}}."""
-    from latentmix.data.datasets import load_track
-    protocol = get_protocol("msdm")
-    records = {r.name: [] for r in rows}
-    per_track = {r.name: {} for r in rows}
-    compute = {r.name: 0.0 for r in rows}
-    audio_s, warmed = 0.0, False
-    for track in tqdm(tracks, desc="separation", unit="track", disable=quiet, file=sys.stderr,
-                      dynamic_ncols=True):
-        refs = load_track(track, SAMPLE_RATE, stems=protocol.stems)           # (4, T)
-        mix = protocol.make_mixture(refs).float()                              # (T,)
-        mix_d, refs_d = mix[None, None].to(device), refs[None].to(device)
-        if not warmed:                                                         # untimed first call per row
-            n = min(refs.shape[-1], int(WARMUP_SECONDS * SAMPLE_RATE))
-            for r in rows:
-                r.run(mix_d[..., :n], refs_d[..., :n])
-            warmed = True
-        for r in rows:
-            _sync(device)
-            t0 = time.perf_counter()
-            est = r.run(mix_d, refs_d)
-            _sync(device)
-            compute[r.name] += time.perf_counter() - t0
-            recs = protocol.evaluate_track(refs, est.float().cpu(), mix)
-            per_track[r.name][track.name] = protocol.aggregate(recs)
-            records[r.name].extend(recs)
-        audio_s += refs.shape[-1] / SAMPLE_RATE
-    out = {}
-    for r in rows:
-        row = protocol.aggregate(records[r.name])
-        row.update(kind=r.kind, params=r.params, detail=r.detail, compute_s=compute[r.name],
-                   sec_per_sec=compute[r.name] / max(audio_s, 1e-9),
-                   xrt=audio_s / max(compute[r.name], 1e-9), per_track=per_track[r.name])
-        out[r.name] = row
-    irm_all = out[IRM_ROW]["All"]
+def table_rows(ev, irm: str = IRM_ROW) -> dict:
+    """{name: the result's flat row + pct_irm (All as % of the IRM's All)} of an evaluation."""
+    out = {name: r.row() for name, r in ev.results.items()}
+    irm_all = out[irm]["All"]
     for row in out.values():
         row["pct_irm"] = 100.0 * row["All"] / irm_all if irm_all and irm_all > 0 else float("nan")
-    return {"rows": out, "audio_seconds": audio_s, "tracks": len(tracks)}
+    return out
 
 
 def check_targets(rows: dict) -> dict:
@@ -187,12 +83,6 @@ def check_targets(rows: dict) -> dict:
 
 
 # ------------------------------------------------------------------ output
-def _params(n) -> str:
-    if n is None:
-        return "-"
-    return f"{n / 1e6:.2f} M" if n >= 1e5 else f"{n / 1e3:.1f} k"
-
-
 def markdown(res: dict, meta: dict) -> str:
     stems = get_protocol("msdm").stems
     rows = res["rows"]
@@ -206,7 +96,7 @@ def markdown(res: dict, meta: dict) -> str:
              "|---|" + "---:|" * (len(stems) + 6)]
     for name, r in rows.items():
         cells = [f"{r[s]:.2f}" for s in stems] + [f"**{r['All']:.2f}**", f"{r['pct_irm']:.0f} %", str(r["windows"]),
-                                                  _params(r["params"]), f"{r['sec_per_sec']:.4f}", f"{r['xrt']:.1f}"]
+                                                  fmt_params(r["params"]), f"{r['sec_per_sec']:.4f}", f"{r['xrt']:.1f}"]
         lines.append(f"| {name} | " + " | ".join(cells) + " |")
     lines += [""] + [f"- {name}: {r['detail']}" for name, r in rows.items()]
     t = res["targets"]
@@ -253,7 +143,9 @@ def run(argv=None) -> tuple[dict, str]:
     device = resolve_device(args.device)
     tracks = list_tracks(args.data, args.split)[: args.max_tracks]
     rows = build_rows(args, device)
-    res = evaluate(rows, tracks, device, args.quiet)
+    ev = evaluate_separation(rows, args.data, args.split, "msdm", tracks=tracks, device=device,
+                             warmup_seconds=WARMUP_SECONDS, progress=not args.quiet)
+    res = {"rows": table_rows(ev), "audio_seconds": ev.audio_seconds, "tracks": len(ev.tracks)}
     res["targets"] = check_targets(res["rows"])
     meta = {"machine": machine(args.threads), "date": today(),
             "command": command_line(__file__, sys.argv[1:] if argv is None else argv),

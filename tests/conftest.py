@@ -1,8 +1,14 @@
 """Shared pytest fixtures: a tiny synthetic MSDM dataset built once per session through the Python API."""
 from __future__ import annotations
 
-import pytest
-import torch
+import sys
+from pathlib import Path
+
+# Test this checkout's code, whatever latentmix an editable install elsewhere points to (git worktrees).
+sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "src"))
+
+import pytest  # noqa: E402
+import torch  # noqa: E402
 
 # One torch thread for the whole session: the tests are small (threads cost more than they give), and this
 # torch/MKL build fails batched float64 solves (fast_bss_eval) after the thread count goes 1 -> 2 within a

@@ -103,3 +103,32 @@ def test_provenance_line():
     line = common.provenance("codec.py", ["--write", "--model", "a b.safetensors"], threads=2)
     assert "command `python benchmarks/codec.py --write --model 'a b.safetensors'`" in line
     assert "2 threads" in line and common.today() in line and common.cpu_model() in line
+
+
+def test_no_benchmark_script_imports_another():
+    """Each script under benchmarks/ imports latentmix, common.py and the peer_models package, never another script
+    (what they share lives in latentmix.evaluation or common.py)."""
+    import ast
+    root = _PATH.parent
+    scripts = {p.stem for p in root.glob("*.py")} - {"common"}
+    assert {"codec", "separation", "peers", "data", "long_input"} <= scripts
+    assert not (root / "peers").exists()                 # the peer package no longer shares the script's name
+    for name in sorted(scripts):
+        tree = ast.parse((root / f"{name}.py").read_text())
+        imported = set()
+        for node in ast.walk(tree):
+            if isinstance(node, ast.Import):
+                imported |= {a.name.split(".")[0] for a in node.names}
+            elif isinstance(node, ast.ImportFrom) and node.level == 0 and node.module:
+                imported.add(node.module.split(".")[0])
+        assert not imported & scripts, f"benchmarks/{name}.py imports the script(s) {sorted(imported & scripts)}"
+
+
+def test_parse_named_and_fmt_params():
+    from latentmix.errors import ConfigError
+    assert common.parse_named(["a=x.safetensors", " b = y "]) == [("a", "x.safetensors"), ("b", "y")]
+    with pytest.raises(ConfigError, match="expected NAME=PATH"):
+        common.parse_named(["nopath"], "--peer")
+    with pytest.raises(ConfigError, match="already used"):
+        common.parse_named(["IRM=x"], reserved={"IRM"})
+    assert [common.fmt_params(n) for n in (None, 6700, 123_456)] == ["-", "6.7 k", "0.12 M"]

@@ -1,5 +1,6 @@
 """`latentmix codec` CLI on a tiny random codec: encode folders, info, decode, roundtrip, chunking, errors."""
 import argparse
+import json
 
 import numpy as np
 import pytest
@@ -8,7 +9,8 @@ import torch
 
 from latentmix.audio import read_audio
 from latentmix.cli import codec as cli_codec
-from latentmix.codec.codefile import read_codes
+from latentmix.codec.base import model_file_id
+from latentmix.codec.codefile import read_codes, write_codes
 from latentmix.codec.model import Codec
 from latentmix.errors import LatentmixError, ModelFileError
 
@@ -42,12 +44,17 @@ def test_encode_info_decode_folder(setup, capsys):
     assert run(["codec", "encode", str(audio), "-o", str(tmp / "codes"), "--model", str(model), "--quiet",
                 "--chunk-seconds", "0.02"]) == 0
     codes, h = read_codes(tmp / "codes" / "sub" / "b.lmxc")
-    assert codes.shape == (4, 417) and h["original_length"] == 3333 and h["sample_rate"] == 22050
+    assert codes.shape == (1, 4, 417) and h["original_length"] == 3333 and h["sample_rate"] == 22050
     m = Codec.load(model)
-    whole = m.encode(read_audio(audio / "sub" / "b.wav")[None])[0]
+    whole = m.encode(read_audio(audio / "sub" / "b.wav")[None])
     assert torch.equal(codes, whole)  # chunked (many chunks) == whole-file codes
+    # the header is the contract's (codec/base.py), with the model file's identity and the source name
+    expect = m.code_header(3333, 56, model_file_id(model), source="b.wav")   # 0.02 s = 55.1 frames
+    assert {k: h[k] for k in expect} == expect and h["model_kind"] == "codec"
     assert run(["codec", "info", str(tmp / "codes" / "a.lmxc")]) == 0
-    assert '"original_length": 5000' in capsys.readouterr().out
+    info = json.loads(capsys.readouterr().out)
+    assert info["original_length"] == 5000 and info["duration_seconds"] == round(5000 / 22050, 3)
+    assert info["bitrate_bps"] == round(m.bitrate(4), 1) == round(22050 / 8 * 4 * 4, 1)
     assert run(["codec", "decode", str(tmp / "codes"), "-o", str(tmp / "wav"), "--model", str(model),
                 "--quiet"]) == 0
     assert sf.info(tmp / "wav" / "sub" / "b.wav").frames == 3333
@@ -60,7 +67,7 @@ def test_num_codebooks_and_single_file(setup):
     run(["codec", "encode", str(audio / "a.wav"), "-o", str(out), "--model", str(model), "--quiet",
          "--num-codebooks", "2"])
     codes, h = read_codes(out)
-    assert codes.shape[0] == 2 and h["num_codebooks"] == 2
+    assert codes.shape[:2] == (1, 2) and h["num_codebooks"] == 2
     run(["codec", "decode", str(out), "-o", str(tmp / "one.wav"), "--model", str(model), "--quiet"])
     assert sf.info(tmp / "one.wav").frames == 5000
     with pytest.raises(LatentmixError):
@@ -84,3 +91,20 @@ def test_errors_are_clear(setup, tmp_path):
     bad.write_bytes(b"garbage!")
     with pytest.raises(ModelFileError, match="bad magic"):
         run(["codec", "decode", str(bad), "-o", str(tmp / "y"), "--model", str(model), "--quiet"])
+
+
+def test_decode_checks_the_header_with_the_contract(setup, capsys):
+    model, audio, tmp = setup
+    out = tmp / "one.lmxc"
+    run(["codec", "encode", str(audio / "a.wav"), "-o", str(out), "--model", str(model), "--quiet"])
+    codes, h = read_codes(out)
+    write_codes(tmp / "sr.lmxc", codes, dict(h, sample_rate=44100))
+    with pytest.raises(ModelFileError, match="sample_rate 44100 does not match"):
+        run(["codec", "decode", str(tmp / "sr.lmxc"), "-o", str(tmp / "x.wav"), "--model", str(model), "--quiet"])
+    write_codes(tmp / "two.lmxc", codes.expand(2, -1, -1), h)
+    with pytest.raises(ModelFileError, match="holds 2 signals"):
+        run(["codec", "decode", str(tmp / "two.lmxc"), "-o", str(tmp / "x.wav"), "--model", str(model), "--quiet"])
+    write_codes(tmp / "other.lmxc", codes, dict(h, model_sha256="0" * 16, model="other.safetensors"))
+    run(["codec", "decode", str(tmp / "other.lmxc"), "-o", str(tmp / "o.wav"), "--model", str(model)])
+    assert "encoded with another model (other.safetensors)" in capsys.readouterr().err
+    assert sf.info(tmp / "o.wav").frames == 5000

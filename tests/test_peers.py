@@ -1,5 +1,5 @@
-"""benchmarks/peers/: each same-budget peer adapter trains for two steps through latentmix's loop, exports a model
-file that loads back strictly, and runs at inference with the interface the benchmark uses."""
+"""benchmarks/peer_models/: each same-budget peer adapter trains for two steps through latentmix's loop, exports a
+model file that loads back strictly, and runs at inference with the interface the benchmark uses."""
 import sys
 from pathlib import Path
 
@@ -7,8 +7,8 @@ import pytest
 import torch
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "benchmarks"))
-peers = pytest.importorskip("peers")
-_have = peers.available()
+peer_models = pytest.importorskip("peer_models")
+_have = peer_models.available()
 
 
 def _two_steps(task_cls, config, data, out):
@@ -23,7 +23,7 @@ def _two_steps(task_cls, config, data, out):
 @pytest.mark.skipif(not _have["demucs"], reason="demucs is not installed (make peers)")
 @pytest.mark.parametrize("net", ["htdemucs", "demucs"])
 def test_peer_separator_trains_and_separates(tiny_dataset, tmp_path, net):
-    from peers.separators import PeerSeparator, PeerSeparatorTask, peer_separator_config
+    from peer_models.separators import PeerSeparator, PeerSeparatorTask, peer_separator_config
     from latentmix.separation.registry import separate_long
     from latentmix.separation.supervised import SupervisedSeparator
     cfg = peer_separator_config(net, segment_seconds=1.0)
@@ -40,7 +40,7 @@ def test_peer_separator_trains_and_separates(tiny_dataset, tmp_path, net):
 
 @pytest.mark.skipif(not _have["encodec"], reason="encodec is not installed (make peers)")
 def test_peer_codec_trains_and_roundtrips(tiny_dataset, tmp_path):
-    from peers.codecs import PeerCodec, PeerCodecTask, peer_codec_config
+    from peer_models.codecs import PeerCodec, PeerCodecTask, peer_codec_config
     cfg = peer_codec_config(segment_seconds=0.3)
     cfg["model"].update(n_filters=4, dimension=16, n_q=4, bins=16)
     path = _two_steps(PeerCodecTask, cfg, tiny_dataset, tmp_path / "encodec")
@@ -66,8 +66,8 @@ def test_peer_torchaudio_guard_refuses_use():
 def test_peers_benchmark_end_to_end(tiny_dataset, tmp_path, monkeypatch):
     """benchmarks/peers.py separation + codec on 2-step models: tables, ratios and targets are produced."""
     import json
-    from peers.codecs import PeerCodecTask, peer_codec_config
-    from peers.separators import PeerSeparatorTask, peer_separator_config
+    from peer_models.codecs import PeerCodecTask, peer_codec_config
+    from peer_models.separators import PeerSeparatorTask, peer_separator_config
     from latentmix.codec.model import Codec
     from latentmix.config import load_config
     from latentmix.separation.models import build_separator

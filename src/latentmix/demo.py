@@ -12,7 +12,7 @@ from pathlib import Path
 
 import torch
 
-from . import SAMPLE_RATE, STEMS
+from . import STEMS
 from .audio import write_audio
 
 
@@ -30,9 +30,11 @@ def main(argv=None) -> int:
     torch.set_num_threads(max(1, torch.get_num_threads()))
 
     from .data.build import synth_dataset
-    from .data.datasets import list_tracks, load_track
-    from .metrics.protocols import format_table, get_protocol
-    from .separation.registry import get_method, separate_long
+    from .data.datasets import list_tracks
+    from .evaluation.codec import evaluate_codec, load_items
+    from .evaluation.separation import Candidate, evaluate_separation
+    from .metrics.protocols import format_table
+    from .separation.registry import get_method
 
     out = Path(args.out)
     data = out / "songs"
@@ -44,50 +46,35 @@ def main(argv=None) -> int:
     log(f"      rendered in {time.time() - t0:.1f} s")
 
     log("[2/3] separating with the shipped separator and the IRM oracle (msdm protocol, SI-SDRi dB)")
-    protocol = get_protocol("msdm")
-    methods = {"latentmix (shipped)": get_method("supervised"), "IRM oracle (ceiling)": get_method("oracle-irm")}
-    records = {name: [] for name in methods}
-    seconds_audio, seconds_sep = 0.0, 0.0
-    for track in tracks:
-        stems = load_track(track)                      # (4, T)
-        mix = stems.sum(0, keepdim=True)[None]         # (1, 1, T)
-        for name, method in methods.items():
-            t0 = time.time()
-            est = separate_long(method, mix, stems[None] if method.needs_references else None)[0]
-            if name.startswith("latentmix"):
-                seconds_sep += time.time() - t0
-                seconds_audio += mix.shape[-1] / SAMPLE_RATE
-                for i, stem in enumerate(STEMS):
-                    write_audio(out / "separated" / track.name / f"{stem}.wav", est[i:i + 1])
-            records[name] += protocol.evaluate_track(stems, est, mix[0, 0])
-    table = {name: protocol.aggregate(r) for name, r in records.items()}
-    print(format_table(table))
-    print(f"\nseparated {seconds_audio:.0f} s of audio in {seconds_sep:.1f} s "
-          f"({seconds_audio / max(seconds_sep, 1e-9):.1f}x real time); stems in {out / 'separated'}/")
+    ours, ceiling = "latentmix (shipped)", "IRM oracle (ceiling)"
+
+    def write_stems(name, track, est):
+        if name == ours:
+            for i, stem in enumerate(STEMS):
+                write_audio(out / "separated" / track.name / f"{stem}.wav", est[i:i + 1])
+
+    ev = evaluate_separation([Candidate(get_method("supervised"), ours), Candidate(get_method("oracle-irm"), ceiling)],
+                             data, "test", "msdm", tracks=tracks, on_estimate=write_stems)
+    sep = ev.results[ours]
+    print(format_table(ev.table()))
+    print(f"\nseparated {sep.audio_seconds:.0f} s of audio in {sep.compute_s:.1f} s "
+          f"({sep.xrt:.1f}x real time); stems in {out / 'separated'}/")
 
     log("[3/3] round-tripping a song through the shipped codec")
     from .codec import Codec
-    from .metrics.codec import mel_distance
-    from .metrics.sisdr import si_sdr
     from .pretrained.registry import resolve_model
 
     codec = Codec.load(resolve_model(None, "codec"))
-    stems = load_track(tracks[0])
-    mix = stems.sum(0, keepdim=True)[None]
-    rows = []
-    with torch.inference_mode():
-        codec.decode(codec.encode(mix))   # warm-up: the first full-length call allocates (5x slower)
-        for k in sorted({max(1, codec.num_codebooks // 4), codec.num_codebooks // 2, codec.num_codebooks}):
-            t0 = time.time()
-            y = codec.decode(codec.encode(mix, num_codebooks=k))[..., : mix.shape[-1]]
-            dt = time.time() - t0
-            rows.append((k, codec.bitrate(k) / 1000, si_sdr(y, mix).item(), mel_distance(y, mix).item(),
-                         mix.shape[-1] / SAMPLE_RATE / dt))
-            write_audio(out / "codec" / f"{tracks[0].name}_{k}cb.wav", y[0])
-    write_audio(out / "codec" / f"{tracks[0].name}_original.wav", mix[0])
+    name, mix = load_items(data, "test", seconds=None, max_tracks=1)[0]
+    levels = sorted({max(1, codec.num_codebooks // 4), codec.num_codebooks // 2, codec.num_codebooks})
+    # warm-up: the first full-length call allocates (5x slower)
+    res = evaluate_codec(codec, [(name, mix)], levels, metrics=("si_sdr", "mel_distance"), warmup=True,
+                         on_decoded=lambda item, k, y: write_audio(out / "codec" / f"{item}_{k}cb.wav", y))
+    write_audio(out / "codec" / f"{name}_original.wav", mix[None])
     print("\n| codebooks | kbps | SI-SDR dB (zero-mean) | mel distance (DAC 7-scale) | x real time |\n|---|---|---|---|---|")
-    for k, kbps, s, m, rt in rows:
-        print(f"| {k} | {kbps:.2f} | {s:.2f} | {m:.3f} | {rt:.0f} |")
+    for r in res.records:
+        print(f"| {r.level} | {r.kbps:.2f} | {r.metrics['si_sdr']:.2f} | {r.metrics['mel_distance']:.3f} | "
+              f"{r.samples / codec.sample_rate / r.seconds:.0f} |")
     print(f"\ncodec audio in {out / 'codec'}/")
     return 0
 

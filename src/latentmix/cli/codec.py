@@ -1,13 +1,14 @@
 """`latentmix codec encode|decode|roundtrip|info`: audio files and folders <-> .lmxc code files.
 
 Long files go through the codec in chunks with receptive-field margins (bounded activation memory; the codes
-equal whole-file codes). Progress bars on stderr (--quiet silences them), results on stdout.
+equal whole-file codes). Headers, header checks and the bitrate come from the codec contract (codec/base.py).
+Progress bars on stderr (--quiet silences them), results on stdout.
 """
 from __future__ import annotations
 
-import hashlib
 import json
 import math
+import sys
 from pathlib import Path
 
 import torch
@@ -17,12 +18,12 @@ from ..errors import InputError, ModelFileError
 
 
 def _load_model(args):
+    from ..codec.base import model_file_id
     from ..codec.model import Codec
     from ..pretrained.registry import resolve_model
     path = resolve_model(args.model, "codec")
     model = Codec.load(path)
-    h = hashlib.sha256(path.read_bytes()).hexdigest()[:16]
-    model_id = {"model": path.name, "model_sha256": h}
+    model_id = model_file_id(path)
     if model.is_continuous:
         raise ModelFileError(f"{path}: a VAE codec has no discrete codes")
     return model, model_id
@@ -55,17 +56,19 @@ def _chunk_frames(model, seconds: float) -> int:
 
 
 def _encode_file(model, path, args, bar):
+    """-> (audio (C, T), codes (1, n, F), chunk frames)."""
     from ..audio import read_audio
     wav = read_audio(path, sr=model.sample_rate, mono=model.channels == 1)
     if wav.shape[0] != model.channels:
         raise InputError(f"{path}: has {wav.shape[0]} channels, the codec expects {model.channels}")
-    n = args.num_codebooks or model.num_codebooks
-    if not 1 <= n <= model.num_codebooks:
-        raise InputError(f"--num-codebooks must be in 1..{model.num_codebooks}, got {n}")
+    try:
+        n = model.levels(args.num_codebooks)
+    except ValueError as e:
+        raise InputError(f"--num-codebooks: {e}") from None
     cf = _chunk_frames(model, args.chunk_seconds)
     with torch.inference_mode():
         codes = model.encode_chunked(wav[None], n, cf, progress=bar.update)
-    return wav, codes[0], cf
+    return wav, codes, cf
 
 
 def cmd_encode(args) -> int:
@@ -76,14 +79,10 @@ def cmd_encode(args) -> int:
                          desc="encode", unit="file"):
         with tqdm(disable=args.quiet, desc=src.name, unit="frame", leave=False) as bar:
             wav, codes, cf = _encode_file(model, src, args, bar)
-        header = dict(model_id, model_kind="codec", sample_rate=model.sample_rate, hop_length=model.hop_length,
-                      channels=model.channels, original_length=int(wav.shape[-1]),
-                      codebook_size=model.codebook_size, source=src.name,
-                      chunking={"chunk_frames": cf, "margin_frames": model.context_frames()[0]})
-        write_codes(dst, codes, header)
+        write_codes(dst, codes, model.code_header(wav.shape[-1], cf, model_id, source=src.name))
         if not args.quiet:
-            tqdm.write(f"{src} -> {dst} ({codes.shape[0]} x {codes.shape[1]} codes, "
-                       f"{model.bitrate(codes.shape[0]) / 1000:.2f} kbps)")
+            tqdm.write(f"{src} -> {dst} ({codes.shape[1]} x {codes.shape[2]} codes, "
+                       f"{model.bitrate(codes.shape[1]) / 1000:.2f} kbps)")
     return 0
 
 
@@ -94,19 +93,14 @@ def cmd_decode(args) -> int:
     for src, dst in tqdm(_outputs(args.inputs, args.out, ".wav", (".lmxc",)), disable=args.quiet,
                          desc="decode", unit="file"):
         codes, h = read_codes(src)
-        if codes.dim() == 3:
-            codes = codes[0]
-        for key, have in (("sample_rate", model.sample_rate), ("hop_length", model.hop_length),
-                          ("codebook_size", model.codebook_size)):
-            if int(h.get(key, have)) != have:
-                raise ModelFileError(f"{src}: {key} {h.get(key)} does not match the model's {have}")
-        if codes.shape[0] > model.num_codebooks:
-            raise ModelFileError(f"{src}: {codes.shape[0]} codebooks, the model has {model.num_codebooks}")
-        if h.get("model_sha256") not in (None, model_id["model_sha256"]) and not args.quiet:
-            tqdm.write(f"warning: {src} was encoded with another model ({h.get('model')})")
+        if codes.shape[0] != 1:
+            raise ModelFileError(f"{src}: holds {codes.shape[0]} signals; decode writes one audio file per code file")
+        for warning in model.check_code_header(h, codes, model_id, source=str(src)):
+            if not args.quiet:
+                tqdm.write(f"warning: {warning}", file=sys.stderr)
         cf = _chunk_frames(model, args.chunk_seconds)
         with tqdm(disable=args.quiet, desc=src.name, unit="frame", leave=False) as bar, torch.inference_mode():
-            wav = model.decode_chunked(codes[None], cf, progress=bar.update)[0]
+            wav = model.decode_chunked(codes, cf, progress=bar.update)[0]
         write_audio(dst, wav[..., :int(h.get("original_length", wav.shape[-1]))], model.sample_rate)
     return 0
 
@@ -121,21 +115,24 @@ def cmd_roundtrip(args) -> int:
         with tqdm(disable=args.quiet, desc=src.name, unit="frame", leave=False) as bar:
             wav, codes, cf = _encode_file(model, src, args, bar)
         with torch.inference_mode():
-            rec = model.decode_chunked(codes[None], cf)[0][..., :wav.shape[-1]]
+            rec = model.decode_chunked(codes, cf)[0][..., :wav.shape[-1]]
             sdr, mel = float(si_sdr(rec, wav).mean()), float(mel_distance(rec, wav, sr=model.sample_rate))
         write_audio(dst, rec, model.sample_rate)
-        kbps = model.bitrate(codes.shape[0]) / 1000
+        kbps = model.bitrate(codes.shape[1]) / 1000
         print(f"{src}\tsi_sdr={sdr:.2f} dB\tmel_distance={mel:.3f}\tbitrate={kbps:.2f} kbps\t-> {dst}")
     return 0
 
 
 def cmd_info(args) -> int:
+    """Print the header plus duration_seconds and bitrate_bps (the contract's formula on the header's numbers;
+    null where the header lacks sample_rate or hop_length)."""
+    from ..codec.base import bits_per_second
     from ..codec.codefile import read_codes
-    codes, h = read_codes(args.file)
-    k, f = h["num_codebooks"], h["frames"]
-    rate = h.get("sample_rate", 0) / max(h.get("hop_length", 1), 1)
-    h = dict(h, duration_seconds=round(h.get("original_length", 0) / max(h.get("sample_rate", 1), 1), 3),
-             bitrate_bps=round(rate * k * math.log2(max(h["codebook_size"], 2)), 1))
+    codes, h = read_codes(args.file)      # all of it: the CRC and code range are checked, not just the header
+    sr, hop = h.get("sample_rate"), h.get("hop_length")
+    h = dict(h, duration_seconds=round(h["original_length"] / sr, 3) if sr and "original_length" in h else None,
+             bitrate_bps=round(bits_per_second(sr, hop, codes.shape[1], h["codebook_size"]), 1)
+             if sr and hop else None)
     print(json.dumps(h, indent=2, sort_keys=True))
     return 0
 

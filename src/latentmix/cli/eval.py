@@ -5,15 +5,14 @@ Prints a per-stem markdown table on stdout and optionally writes the numbers, pr
 from __future__ import annotations
 
 import json
-import sys
 import time
 from pathlib import Path
 
-from .. import SAMPLE_RATE, __version__
+from .. import __version__
 from ..fileio import atomic_path
 from ..errors import ConfigError, InputError
-from ..metrics.protocols import format_table, get_protocol, load_stems, reference_tracks, score_folders
-from ..separation.registry import get_method, resolve_device, separate_long
+from ..metrics.protocols import format_table, get_protocol, reference_tracks, score_folders
+from ..separation.registry import get_method, resolve_device
 
 
 def register(subparsers) -> None:
@@ -87,6 +86,7 @@ def _list_split(root: Path, split: str, stems) -> list[Path]:
 
 
 def run_msdm(args) -> int:
+    from ..evaluation.separation import Candidate, evaluate_separation
     protocol = get_protocol("msdm")
     device = resolve_device(args.device)
     method = get_method(args.method, model=args.model, device=device)
@@ -94,28 +94,18 @@ def run_msdm(args) -> int:
         raise ConfigError(f"method '{args.method}' gives stems {', '.join(method.stems)}; the msdm protocol "
                           f"needs {', '.join(protocol.stems)}")
     tracks = _list_split(Path(args.data), args.split, protocol.stems)[: args.limit]
-    log = (lambda *a: None) if args.quiet else (lambda *a: print(*a, file=sys.stderr))
-    records, per_track, t0 = [], {}, time.time()
-    audio_s = 0.0
-    for i, t in enumerate(tracks, 1):
-        log(f"[{i}/{len(tracks)}] {t.name}")
-        refs = load_stems(t, protocol.stems, SAMPLE_RATE)                      # (4, T)
-        mix = protocol.make_mixture(refs).float()[None, None]                  # (1, 1, T)
-        est = separate_long(method, mix.to(device), refs[None].to(device), args.segment, args.overlap,
-                            SAMPLE_RATE, progress=not args.quiet)[0].cpu()
-        recs = protocol.evaluate_track(refs, est, mix[0, 0])
-        per_track[t.name] = protocol.aggregate(recs)
-        records.extend(recs)
-        audio_s += refs.shape[-1] / SAMPLE_RATE
-    res = protocol.aggregate(records)
+    t0 = time.time()
+    ev = evaluate_separation([Candidate(method, args.method, segment_seconds=args.segment, overlap=args.overlap)],
+                             args.data, args.split, protocol, tracks=tracks, device=device, progress=not args.quiet)
+    res = ev.results[args.method]
     elapsed = time.time() - t0
     print(f"protocol msdm v{protocol.version}: {protocol.metric}; split {args.split}, {len(tracks)} track(s), "
-          f"{res['windows']} window(s), {audio_s / max(elapsed, 1e-9):.1f}x real time")
-    print(format_table({args.method: res}, protocol.stems))
+          f"{res.summary['windows']} window(s), {ev.audio_seconds / max(elapsed, 1e-9):.1f}x real time")
+    print(format_table({args.method: res.summary}, protocol.stems))
     if args.json:
         write_json(args.json, {"command": "eval msdm", "method": args.method, "model": args.model,
                                "data": str(args.data), "split": args.split, "protocol": protocol.name,
                                "version": protocol.version, "metric": protocol.metric, "tracks": len(tracks),
                                "device": device, "seconds": round(elapsed, 3), "latentmix_version": __version__,
-                               "results": res, "per_track": per_track})
+                               "results": res.summary, "per_track": res.per_track})
     return 0

@@ -1,4 +1,6 @@
-"""The neural audio codec: encoder, quantizers, decoder, losses, linearity and the on-disk code file."""
+"""The neural audio codec: the codec contract, encoder, quantizers, decoder, losses, linearity and the on-disk code
+file."""
+from .base import CodecModel
 from .model import Codec
 
-__all__ = ["Codec"]
+__all__ = ["Codec", "CodecModel"]

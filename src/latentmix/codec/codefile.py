@@ -3,6 +3,10 @@
 Layout: b"LMXC" | uint16 version | uint32 header length | UTF-8 JSON header | codes | uint32 CRC32 of the
 codes. Version 2 packs the (B, K, F) codes, C order, at ceil(log2 codebook_size) bits each (LSB first), so a
 file's size is its bitrate (plus the header); version 1 files (uint16/uint32 codes) are still read.
+
+Codes are (B, K, F) on both sides: write_codes takes that shape and read_codes returns it, whatever the file
+(a file holding one signal reads back as (1, K, F)). The header a codec writes comes from its contract,
+`CodecModel.code_header` (codec/base.py).
 """
 from __future__ import annotations
 
@@ -23,20 +27,19 @@ _PRE = struct.Struct("<4sHI")
 
 
 def write_codes(path, codes: torch.Tensor, header: dict) -> None:
-    """Atomically write codes (K, F) or (B, K, F) int with a JSON-serialisable header (model id, sample_rate,
-    hop_length, original_length, codebook_size, chunking, ...). Shape and dtype are added to the header."""
+    """Atomically write codes (B, K, F) int with a JSON-serialisable header (`CodecModel.code_header`: model id,
+    sample_rate, hop_length, original_length, codebook_size, chunking, ...). Shape, dtype, num_codebooks and
+    frames are added to the header."""
     c = codes.detach().cpu()
-    batched = c.dim() == 3
-    if c.dim() == 2:
-        c = c[None]
     if c.dim() != 3:
-        raise ValueError(f"codes must be (K, F) or (B, K, F), got {tuple(codes.shape)}")
+        raise ValueError(f"codes must be (batch, codebooks, frames), got {tuple(codes.shape)}")
     size = int(header.get("codebook_size", int(c.max()) + 1 if c.numel() else 1))
     if c.numel() and (int(c.min()) < 0 or int(c.max()) >= size):
         raise ValueError(f"codes outside [0, {size})")
     bits = code_bits(size)
     h = dict(header)
-    h.update(shape=list(c.shape), batched=batched, dtype=f"bits{bits}", codebook_size=size,
+    # batched: read by latentmix versions whose read_codes squeezed unbatched files (this one ignores it)
+    h.update(shape=list(c.shape), batched=True, dtype=f"bits{bits}", codebook_size=size,
              num_codebooks=c.shape[1], frames=c.shape[2])
     hb = json.dumps(h, sort_keys=True).encode()
     payload = pack_bits(c.numpy().reshape(-1), bits)
@@ -66,12 +69,14 @@ def unpack_bits(data: bytes, count: int, bits: int) -> np.ndarray:
     return (b.astype(np.int64) << np.arange(bits, dtype=np.int64)).sum(1)
 
 
-def read_header(path) -> dict:
+def read_code_header(path) -> dict:
+    """The JSON header of a .lmxc code file (checked like read_codes does; the codes are not read)."""
     return _read(path, header_only=True)[1]
 
 
 def read_codes(path) -> tuple[torch.Tensor, dict]:
-    """(codes int64 (K, F) or (B, K, F) as written, header). ModelFileError for anything malformed."""
+    """(codes int64 (B, K, F), header), for every file (version 1 and unbatched files too). ModelFileError for
+    anything malformed."""
     return _read(path)
 
 
@@ -115,5 +120,4 @@ def _read(path, header_only: bool = False):
     flat = np.frombuffer(payload, dtype=dtype).astype(np.int64) if version == 1 else unpack_bits(payload, count, bits)
     if count and (int(flat.min()) < 0 or int(flat.max()) >= size):
         raise ModelFileError(f"{path}: codes outside [0, {size}) (corrupt file)")
-    codes = torch.from_numpy(flat.reshape(shape))
-    return (codes if header.get("batched") else codes[0]), header
+    return torch.from_numpy(flat.reshape(shape)), header

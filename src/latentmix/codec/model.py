@@ -9,7 +9,6 @@ import contextlib
 import math
 
 import torch
-import torch.nn.functional as F
 from torch import nn
 from torch.nn.utils import parametrize
 
@@ -18,6 +17,7 @@ from ..checkpoint import ModelIO
 from ..errors import ConfigError
 from ..nn.layers import (Conv1d, DecoderBlock, EncoderBlock, make_activation, receptive_field,
                          receptive_field_frames)
+from .base import CodecModel
 from .quantize import VAEBottleneck, build_quantizer
 
 
@@ -39,8 +39,9 @@ def inference_cache():
 DEFAULT_QUANTIZER = {"type": "rvq", "num_codebooks": 8, "codebook_size": 1024, "quantizer_dropout": 0.5}
 
 
-class Codec(nn.Module, ModelIO):
-    """Audio (B, channels, T) <-> codes (B, K, F) with F = ceil(T / hop_length), hop = prod(strides).
+class Codec(nn.Module, ModelIO, CodecModel):
+    """Audio (B, channels, T) <-> codes (B, K, F) with F = ceil(T / hop_length), hop = prod(strides); implements
+    the codec contract (codec/base.py: bitrate, chunked inference, the .lmxc header).
 
     `dilations` is one list for every block or one list per block (an empty list: no residual units there);
     `quantizer` is the dict given to `codec.quantize.build_quantizer` (type rvq | vq | som | vae, ...).
@@ -109,10 +110,6 @@ class Codec(nn.Module, ModelIO):
         return math.prod(self.strides)
 
     @property
-    def frame_rate(self) -> float:
-        return self.sample_rate / self.hop_length
-
-    @property
     def num_codebooks(self) -> int:
         return self.quantizer.num_codebooks
 
@@ -124,18 +121,7 @@ class Codec(nn.Module, ModelIO):
     def is_continuous(self) -> bool:
         return isinstance(self.quantizer, VAEBottleneck)
 
-    def bitrate(self, num_codebooks: int | None = None) -> float:
-        """Bits per second at `num_codebooks` levels (all by default)."""
-        n = num_codebooks or self.num_codebooks
-        return self.frame_rate * n * math.log2(max(self.codebook_size, 1))
-
-    # ------------------------------------------------------------------ core
-    def pad(self, wav: torch.Tensor) -> torch.Tensor:
-        if wav.dim() != 3 or wav.shape[1] != self.channels:
-            raise ValueError(f"expected audio (batch, {self.channels}, time), got {tuple(wav.shape)}")
-        rest = (-wav.shape[-1]) % self.hop_length
-        return F.pad(wav, (0, rest)) if rest else wav
-
+    # ------------------------------------------------------------------ core (pad, frame_rate, bitrate: CodecModel)
     def forward(self, wav: torch.Tensor, num_codebooks: int | None = None) -> dict:
         """wav (B, C, T) -> dict(audio (B, C, T), z (B, D, F), z_q (B, D, F), codes (B, n, F) | None,
         losses {name: scalar}, stats {name: scalar})."""
@@ -156,6 +142,8 @@ class Codec(nn.Module, ModelIO):
 
     def encode(self, wav: torch.Tensor, num_codebooks: int | None = None) -> torch.Tensor:
         """wav (B, C, T) -> codes (B, n, ceil(T / hop)) int64 (never updates codebooks)."""
+        if num_codebooks is not None and not self.is_continuous:
+            self.levels(num_codebooks)
         with inference_cache():
             return self.quantizer.encode(self.encoder(self.pad(wav)), num_codebooks)
 
@@ -168,43 +156,10 @@ class Codec(nn.Module, ModelIO):
         with inference_cache():
             return self.decoder(self.from_codes(codes))
 
-    # ------------------------------------------------------------------ chunked inference
+    # ------------------------------------------------------------------ chunked inference (CodecModel)
     def context_frames(self) -> tuple[int, int]:
         """Margins in frames (encode, decode) that make chunked results equal whole-signal results."""
         return math.ceil(self.receptive_field / self.hop_length) + 1, self.decoder_receptive_field + 1
 
-    def encode_chunked(self, wav: torch.Tensor, num_codebooks: int | None = None, chunk_frames: int = 2048,
-                       progress=None) -> torch.Tensor:
-        """wav (B, C, T) -> codes (B, n, ceil(T / hop)) computed window by window (bounded memory).
-
-        Each chunk of `chunk_frames` frames is encoded with a margin of >= the receptive field on both sides
-        and only its central frames are kept, so the codes equal `encode(wav)`.
-        """
-        hop, (margin, _) = self.hop_length, self.context_frames()
-        wav = self.pad(wav)
-        frames = wav.shape[-1] // hop
-        out = []
-        with inference_cache():
-            for f0 in range(0, frames, chunk_frames):
-                f1 = min(frames, f0 + chunk_frames)
-                w0, w1 = max(0, f0 - margin), min(frames, f1 + margin)
-                codes = self.encode(wav[..., w0 * hop:w1 * hop], num_codebooks)
-                out.append(codes[..., f0 - w0:f1 - w0])
-                if progress is not None:
-                    progress(f1 - f0)
-        return torch.cat(out, -1)
-
-    def decode_chunked(self, codes: torch.Tensor, chunk_frames: int = 2048, progress=None) -> torch.Tensor:
-        """codes (B, K, F) -> wav (B, C, F * hop), decoded window by window with receptive-field margins."""
-        hop, (_, margin) = self.hop_length, self.context_frames()
-        frames = codes.shape[-1]
-        out = []
-        with inference_cache():
-            for f0 in range(0, frames, chunk_frames):
-                f1 = min(frames, f0 + chunk_frames)
-                w0, w1 = max(0, f0 - margin), min(frames, f1 + margin)
-                wav = self.decode(codes[..., w0:w1])
-                out.append(wav[..., (f0 - w0) * hop:(f1 - w0) * hop])
-                if progress is not None:
-                    progress(f1 - f0)
-        return torch.cat(out, -1)
+    def inference_context(self):
+        return inference_cache()

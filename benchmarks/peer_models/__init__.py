@@ -5,7 +5,7 @@ trains and scores them beside latentmix's models. Nothing in the latentmix packa
 """
 from __future__ import annotations
 
-import importlib
+import importlib.util  # find_spec (a bare `import importlib` does not load .util)
 import sys
 import types
 

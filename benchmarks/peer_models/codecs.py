@@ -1,5 +1,6 @@
 """EnCodec (the `encodec` package's SEANet + LSTM encoder/decoder and EMA residual VQ) as a latentmix codec:
-model file, encode/decode/bitrate like latentmix.codec.Codec, and a Task with EnCodec's published losses.
+model file, the codec contract (latentmix.codec.base.CodecModel: encode/decode/bitrate/chunking/.lmxc header, as
+latentmix.codec.Codec) and a Task with EnCodec's published losses.
 """
 from __future__ import annotations
 
@@ -14,6 +15,7 @@ from torch import nn
 from latentmix import SAMPLE_RATE
 from latentmix.audio import mel_spectrogram
 from latentmix.checkpoint import ModelIO
+from latentmix.codec.base import CodecModel
 from latentmix.train.tasks.codec import CodecTask
 
 from . import require
@@ -25,10 +27,15 @@ PRESET = dict(n_filters=16, dimension=128, ratios=[8, 5, 4, 2], lstm=2, n_q=12, 
 TRAIN_LEVELS = (2, 4, 9, 12)
 
 
-class PeerCodec(nn.Module, ModelIO):
-    """encodec.EncodecModel's encoder, quantizer and decoder; audio (B, 1, T) <-> codes (B, K, frames)."""
+class PeerCodec(nn.Module, ModelIO, CodecModel):
+    """encodec.EncodecModel's encoder, quantizer and decoder; audio (B, 1, T) <-> codes (B, K, frames).
+
+    Chunked inference (the contract's encode_chunked / decode_chunked): with the LSTM (lstm > 0, as published)
+    the context is unbounded, so a chunked call takes the whole signal as one window; without it the margins
+    are the SEANet convolutions' receptive fields."""
 
     KIND = "peer-codec"
+    channels = 1
 
     def __init__(self, sample_rate: int = SAMPLE_RATE, **kwargs):
         super().__init__()
@@ -47,34 +54,51 @@ class PeerCodec(nn.Module, ModelIO):
         self.sample_rate = int(sample_rate)
         self.hop_length = int(math.prod(kw["ratios"]))
         self.num_codebooks, self.codebook_size = int(kw["n_q"]), int(kw["bins"])
-        self.is_continuous = False
-
-    def bitrate(self, num_codebooks: int | None = None) -> float:
-        """bits per second with the first num_codebooks levels (all by default)."""
-        n = self.num_codebooks if num_codebooks is None else int(num_codebooks)
-        return n * math.log2(self.codebook_size) * self.sample_rate / self.hop_length
-
-    def _pad(self, wav):
-        T = wav.shape[-1]
-        return F.pad(wav, (0, (-T) % self.hop_length)), T
+        self._context = None if int(kw["lstm"]) else _conv_context(self.encoder, self.decoder, self.hop_length)
 
     def forward(self, wav: torch.Tensor, num_codebooks: int | None = None) -> dict:
-        """Training forward: {'audio', 'losses': {'vq/commitment'}, 'stats': {}} (EMA codebooks update)."""
-        x, T = self._pad(wav)
-        z = self.encoder(x)
+        """Training forward: {'audio', 'losses': {'vq/commitment'}, 'stats': {}} (EMA codebooks update). Levels
+        beyond num_codebooks mean all of them (a TRAIN_LEVELS draw on a smaller model)."""
+        z = self.encoder(self.pad(wav))
         q, _, commit = self.quantizer.vq(z, n_q=num_codebooks or self.num_codebooks)
-        y = self.decoder(q)[..., :T]
+        y = self.decoder(q)[..., :wav.shape[-1]]
         return {"audio": y, "losses": {"vq/commitment": commit.mean()}, "stats": {}}
 
     @torch.no_grad()
     def encode(self, wav: torch.Tensor, num_codebooks: int | None = None) -> torch.Tensor:
-        x, _ = self._pad(wav)
-        codes = self.quantizer.vq.encode(self.encoder(x), n_q=num_codebooks or self.num_codebooks)  # (K, B, F)
+        codes = self.quantizer.vq.encode(self.encoder(self.pad(wav)), n_q=self.levels(num_codebooks))  # (K, B, F)
         return codes.transpose(0, 1)
 
     @torch.no_grad()
+    def from_codes(self, codes: torch.Tensor) -> torch.Tensor:
+        if codes.shape[1] > self.num_codebooks:
+            raise ValueError(f"codes have {codes.shape[1]} codebooks, the codec has {self.num_codebooks}")
+        return self.quantizer.vq.decode(codes.transpose(0, 1))
+
+    @torch.no_grad()
     def decode(self, codes: torch.Tensor) -> torch.Tensor:
-        return self.decoder(self.quantizer.vq.decode(codes.transpose(0, 1)))
+        return self.decoder(self.from_codes(codes))
+
+    def context_frames(self) -> tuple[int, int] | None:
+        return self._context
+
+
+def _conv_context(encoder: nn.Module, decoder: nn.Module, hop: int) -> tuple[int, int]:
+    """Chunking margins (encode, decode) in frames of a convolution-only SEANet pair: the receptive fields, an
+    upper bound that sums every convolution (residual branches included) in registration (= data-flow) order."""
+    rf, jump = 1, 1
+    for mod in encoder.modules():
+        if isinstance(mod, nn.Conv1d):
+            rf += (mod.kernel_size[0] - 1) * mod.dilation[0] * jump
+            jump *= mod.stride[0]
+    frames, jump = 1.0, 1.0
+    for mod in decoder.modules():
+        if isinstance(mod, nn.ConvTranspose1d):
+            frames += (math.ceil(mod.kernel_size[0] / mod.stride[0]) - 1) * jump
+            jump /= mod.stride[0]
+        elif isinstance(mod, nn.Conv1d):
+            frames += (mod.kernel_size[0] - 1) * mod.dilation[0] * jump
+    return math.ceil(rf / hop) + 1, math.ceil(frames) + 1
 
 
 def encodec_mel_loss(x: torch.Tensor, y: torch.Tensor, sr: int = SAMPLE_RATE, n_mels: int = 64) -> torch.Tensor:
@@ -101,6 +125,11 @@ class PeerCodecTask(CodecTask):
 
     def build_discriminator(self):
         return None
+
+    def _code_sum(self, model, max_items: int) -> float:
+        """The level-0 code-sum agreement reads latentmix's quantizer levels (codec/linearity.py), which EnCodec's
+        quantizer does not have: not measured for the peer."""
+        return float("nan")
 
     def training_step(self, model, batch: torch.Tensor, step: int, disc=None) -> dict:
         w = self.weights
