@@ -46,7 +46,8 @@ from .state import (StepSampler, checkpoint_path, get_rng_state, load_checkpoint
 from .tasks.base import Task
 
 TASKS = {"codec": "latentmix.train.tasks.codec:CodecTask",
-         "separator": "latentmix.train.tasks.separator:SeparatorTask"}
+         "separator": "latentmix.train.tasks.separator:SeparatorTask",
+         "prior": "latentmix.train.tasks.prior:PriorTask"}
 
 DEFAULTS = dict(steps=1000, batch_size=8, lr=3e-4, betas=[0.9, 0.99], weight_decay=0.0, grad_clip=1.0,
                 lr_schedule="constant", warmup_steps=0, lr_decay=0.9999, lr_min_ratio=0.0, num_workers=0,

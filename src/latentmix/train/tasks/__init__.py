@@ -1,4 +1,5 @@
-"""Training tasks, one module each: codec.CodecTask, separator.SeparatorTask (all subclass base.Task).
+"""Training tasks, one module each: codec.CodecTask, separator.SeparatorTask, prior.PriorTask (all subclass
+base.Task).
 
 The task modules are imported by name (loop.TASKS), not here: a task pulls in its model family's code.
 """
