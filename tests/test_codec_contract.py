@@ -1,5 +1,5 @@
 """The codec contract (latentmix.codec.base.CodecModel), one suite for every implementation: latentmix's Codec
-(conv and spectral) and the EnCodec peer (benchmarks/peers/codecs.py; skipped when `encodec` is not installed).
+(conv and spectral) and the EnCodec peer (benchmarks/peer_models/codecs.py; skipped when `encodec` is not installed).
 
 Shapes, dtypes and ranges; the one bitrate formula; encode / from_codes / decode consistency; chunked == whole;
 the .lmxc header from code_header round-tripping through write_codes / read_codes and checked by
@@ -34,7 +34,7 @@ def _spectral():
 
 def _peer_codec(lstm: int):
     sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "benchmarks"))
-    from peers.codecs import PeerCodec
+    from peer_models.codecs import PeerCodec
     return PeerCodec(n_filters=4, dimension=16, ratios=[4, 2], n_q=4, bins=16, lstm=lstm)
 
 
