@@ -1,5 +1,6 @@
-"""A tiny Task for the training-loop tests: a two-layer regressor on synthetic tensors, an optional adversary,
-random draws from torch/numpy/python in every step (to prove RNG restore) and an EMA buffer all-reduced over ranks.
+"""A tiny Task for the training-loop tests: a two-layer regressor on synthetic tensors, an optional adversary (off
+before train.adversarial_start, as the codec's), random draws from torch/numpy/python in every step (to prove RNG
+restore) and an EMA buffer all-reduced over ranks.
 """
 from __future__ import annotations
 
@@ -71,6 +72,7 @@ class ToyTask(Task):
     def __init__(self, config, data_root, seed):
         super().__init__(config, data_root, seed)
         self.sleep = float((config.get("toy") or {}).get("sleep", 0.0))
+        self.adversarial_start = int((config.get("train") or {}).get("adversarial_start", 0) or 0)
 
     def build_model(self):
         return ToyModel(**self.config["model"])
@@ -85,6 +87,8 @@ class ToyTask(Task):
         if self.sleep:
             time.sleep(self.sleep)
         x, y = batch
+        if step < self.adversarial_start:
+            disc = None
         x = x + 0.01 * torch.randn_like(x) + 0.001 * float(np.random.rand()) + 0.001 * random.random()
         pred = model(x)
         mse = torch.mean((pred - y) ** 2)
@@ -98,6 +102,8 @@ class ToyTask(Task):
         return out
 
     def discriminator_step(self, disc, model_out, batch, step=0):
+        if step < self.adversarial_start:
+            return None  # the adversary is not on yet: the loop neither steps nor logs it
         _, y = batch
         fake = disc(model_out.detach())
         real = disc(y)

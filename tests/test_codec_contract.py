@@ -1,5 +1,5 @@
 """The codec contract (latentmix.codec.base.CodecModel), one suite for every implementation: latentmix's Codec
-(conv and spectral) and the EnCodec peer (benchmarks/peers/codecs.py; skipped when `encodec` is not installed).
+(conv and spectral) and the EnCodec peer (benchmarks/peer_models/codecs.py; skipped when `encodec` is not installed).
 
 Shapes, dtypes and ranges; the one bitrate formula; encode / from_codes / decode consistency; chunked == whole;
 the .lmxc header from code_header round-tripping through write_codes / read_codes and checked by

@@ -9,7 +9,7 @@ from latentmix.codec.losses import reconstruction_losses
 from latentmix.codec.model import Codec
 from latentmix.config import load_config
 from latentmix.errors import ModelFileError
-from latentmix.train.codec_task import CodecTask
+from latentmix.train.tasks.codec import CodecTask
 
 TINY = dict(base_channels=4, strides=[2, 4], latent_dim=8, dilations=[1, 3],
             quantizer={"type": "rvq", "num_codebooks": 4, "codebook_size": 16, "quantizer_dropout": 0.5})

@@ -170,6 +170,38 @@ def test_init_from_a_model_file_fine_tunes(tmp_path):
         train(ToyTask, cfg, tmp_path, tmp_path / "c", seed=1, quiet=True)
 
 
+def test_adversary_trains_from_adversarial_start(tmp_path):
+    """train.adversarial_start: before it the task's discriminator_step returns None and the loop leaves the
+    adversary alone (weights, AdamW state, no disc/ logs); from that step on the adversary trains; a run stopped
+    before the start resumes to the uninterrupted run's adversary."""
+    snaps = {}
+
+    class Watch(ToyTask):
+        def training_step(self, model, batch, step, disc=None):
+            snaps[step] = {k: v.detach().clone() for k, v in disc.state_dict().items()}  # before step's updates
+            return super().training_step(model, batch, step, disc)
+
+    def same(a, b):
+        return a.keys() == b.keys() and all(torch.equal(a[k], b[k]) for k in a)
+
+    cfg = toy_config(steps=6, log_every=1, val_every=0, ckpt_every=0, adversarial=True, adversarial_start=3)
+    train(Watch, cfg, tmp_path, tmp_path / "full", seed=2, quiet=True)
+    full = dict(snaps)
+    assert sorted(full) == list(range(6))
+    assert all(same(full[k], full[0]) for k in (1, 2, 3))                 # steps 0-2: the adversary is off
+    assert not same(full[4], full[3]) and not same(full[5], full[4])       # steps 3, 4: it trains
+    recs = _records(tmp_path / "full")
+    assert [("disc/loss" in r, "adv" in r) for r in recs] == [(False, False)] * 3 + [(True, True)] * 3
+
+    train(Watch, cfg, tmp_path, tmp_path / "part", seed=2, quiet=True, max_steps=2)
+    meta, state = load_checkpoint(tmp_path / "part" / "checkpoint.safetensors")
+    assert meta["step"] == 2 and same(state["disc"], full[0]) and state["disc_optim"]["state"] == {}
+    train(Watch, cfg, tmp_path, tmp_path / "part", seed=2, quiet=True, resume=True)
+    _, a = load_checkpoint(tmp_path / "full" / "checkpoint.safetensors")
+    _, b = load_checkpoint(tmp_path / "part" / "checkpoint.safetensors")
+    assert same(a["disc"], b["disc"]) and same(a["model"], b["model"]) and not same(a["disc"], full[0])
+
+
 def test_wall_clock_budget_ends_the_run_as_finished(tmp_path):
     """train.max_seconds: the run stops once it has trained that long, validates and exports like a finished run."""
     run = tmp_path / "run"

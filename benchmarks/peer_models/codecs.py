@@ -16,7 +16,7 @@ from latentmix import SAMPLE_RATE
 from latentmix.audio import mel_spectrogram
 from latentmix.checkpoint import ModelIO
 from latentmix.codec.base import CodecModel
-from latentmix.train.codec_task import CodecTask
+from latentmix.train.tasks.codec import CodecTask
 
 from . import require
 

@@ -8,7 +8,7 @@ from torch import nn
 from latentmix import SAMPLE_RATE, STEMS
 from latentmix.errors import ConfigError
 from latentmix.separation.models.base import SeparatorBase
-from latentmix.train.separator_task import SeparatorTask
+from latentmix.train.tasks.separator import SeparatorTask
 
 from . import require
 

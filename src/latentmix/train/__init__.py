@@ -1,53 +1,12 @@
 """Training: the Task protocol every trainable model implements, and the one loop (`train`) that runs it.
 
-Tasks (codec_task.CodecTask, separator_task.SeparatorTask, ...) know their model and losses; the loop in
-loop.py owns optimisers, DDP, checkpoints, resume and logging. Models never import this package.
+Tasks (tasks/codec.py CodecTask, tasks/separator.py SeparatorTask, tasks/prior.py PriorTask) subclass
+tasks/base.py's Task and know their model and losses; the loop in loop.py owns optimisers, DDP, checkpoints,
+resume and logging. Models never import this package.
 """
 from __future__ import annotations
 
-import torch
-from torch import nn
-
-
-class Task:
-    """What the training loop needs from a model family. Subclass it (or just match the method names).
-
-    config is the resolved YAML ({'model': {...}, 'train': {...}}), data_root the data folder, seed the run seed.
-    """
-
-    def __init__(self, config: dict, data_root: str, seed: int):
-        self.config, self.data_root, self.seed = config, data_root, seed
-
-    def build_model(self) -> nn.Module:
-        """The main model (a ModelIO subclass, so that export can call .save)."""
-        raise NotImplementedError
-
-    def build_discriminator(self) -> nn.Module | None:
-        """An optional adversary, trained with its own AdamW when train.adversarial is true."""
-        return None
-
-    def train_dataset(self) -> torch.utils.data.Dataset:
-        """A map-style dataset whose items are tensors or tuples of tensors."""
-        raise NotImplementedError
-
-    def training_step(self, model, batch, step: int, disc=None) -> dict:
-        """{'loss': scalar tensor to minimise, other named losses/stats (floats or 0-dim tensors),
-        optionally 'out': whatever discriminator_step needs}. Run the forward as `model(...)`: under DDP
-        `model` is the DistributedDataParallel wrapper (the loop falls back to hand-averaged gradients if not)."""
-        raise NotImplementedError
-
-    def discriminator_step(self, disc, model_out, batch, step: int = 0) -> dict | None:
-        """{"loss": the adversary's loss, ...}, or None while it is off (before a start step); model_out is
-        training_step's "out" (detach it here)."""
-        raise NotImplementedError
-
-    def validate(self, model, max_items: int) -> dict:
-        """Validation metrics as floats; a 'score' key (higher is better) selects best.safetensors."""
-        return {}
-
-    def export(self, model, path, provenance: dict) -> None:
-        """Write the trained model file (default: model.save(path, provenance))."""
-        model.save(path, provenance)
+from .tasks.base import Task
 
 
 def train(*args, **kwargs):

@@ -1,14 +1,20 @@
 """The one training loop every latentmix model uses: AdamW (+ an optional adversary), DDP, exact resume,
 periodic validation, atomic checkpoints, metrics.jsonl / TensorBoard / stderr logging, and the final export.
 
-A Task (see `latentmix.train.Task`) supplies model, data, losses, validation and export; the loop owns the rest.
-It runs unchanged under `torchrun --nproc_per_node N`. Keys read from config['train'] (defaults in DEFAULTS):
-steps, batch_size, lr, betas, weight_decay, grad_clip, lr_schedule (constant|cosine|exponential), warmup_steps,
-lr_decay (exponential, per step), lr_min_ratio (cosine), num_workers, log_every, val_every, val_items,
-ckpt_every, adversarial, disc_lr, seed, ddp_wrap, find_unused_parameters, broadcast_buffers, tensorboard,
-max_seconds (a wall-clock budget: the run ends as finished, and exports, once it has trained that long).
+A Task (see `latentmix.train.tasks.base.Task`) supplies model, data, losses, validation and export; the loop owns
+the rest. It runs unchanged under `torchrun --nproc_per_node N`. Keys read from config['train'] (defaults in
+DEFAULTS): steps, batch_size, lr, betas, weight_decay, grad_clip, lr_schedule (constant|cosine|exponential),
+warmup_steps, lr_decay (exponential, per step), lr_min_ratio (cosine), num_workers, log_every, val_every,
+val_items, ckpt_every, adversarial, disc_lr, seed, ddp_wrap, find_unused_parameters, broadcast_buffers,
+tensorboard, init (a model file whose weights start the run), max_seconds (a wall-clock budget: the run ends as
+finished, and exports, once it has trained that long), adversarial_start (read by the task, whose
+discriminator_step returns None until then).
 Resume is bit-exact on one process with num_workers=0: the data order is a function of (seed, step) only
 (StepSampler), the LR a function of step only, and optimizer, model, adversary and RNG states are restored.
+
+The run is one TrainState (model, optimisers, adversary, step, best score, settings, logger, ...) that small
+functions advance: _setup (with _resume_checkpoint), _train_step (with _adversary_step), _log_window,
+_validate, _checkpoint, _budget_reached and _export.
 """
 from __future__ import annotations
 
@@ -21,22 +27,27 @@ import signal
 import subprocess
 import threading
 import time
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 
 import numpy as np
 import torch
-from torch.utils.data import DataLoader, IterableDataset
+from torch import nn
+from torch.utils.data import DataLoader, Dataset, IterableDataset
 
 from .. import __version__
 from ..config import save_config
 from ..errors import ConfigError, InputError, LatentmixError, ModelFileError
 from . import ddp
+from .ddp import DistInfo
 from .logging import RunLogger, format_line, truncate_metrics
 from .state import (StepSampler, checkpoint_path, get_rng_state, load_checkpoint, lr_factor,
                     remove_stale_temps, save_checkpoint, set_rng_state)
+from .tasks.base import Task
 
-TASKS = {"codec": "latentmix.train.codec_task:CodecTask",
-         "separator": "latentmix.train.separator_task:SeparatorTask"}
+TASKS = {"codec": "latentmix.train.tasks.codec:CodecTask",
+         "separator": "latentmix.train.tasks.separator:SeparatorTask",
+         "prior": "latentmix.train.tasks.prior:PriorTask"}
 
 DEFAULTS = dict(steps=1000, batch_size=8, lr=3e-4, betas=[0.9, 0.99], weight_decay=0.0, grad_clip=1.0,
                 lr_schedule="constant", warmup_steps=0, lr_decay=0.9999, lr_min_ratio=0.0, num_workers=0,
@@ -76,6 +87,91 @@ def train_settings(config: dict) -> dict:
             raise ConfigError(f"train.{k}: expected a positive integer, got {s[k]!r}")
     return s
 
+
+# --------------------------------------------------------------------------- the run's state
+
+@dataclass
+class RunSpec:
+    """What train() was asked to run; fixed for the run (a resumed run takes its seed from the checkpoint)."""
+    task_cls: type
+    config: dict
+    settings: dict                 # train_settings(config)
+    data_root: str | Path
+    out_dir: Path
+    seed: int
+    resume: bool
+    info: DistInfo                 # rank, world size, device
+    quiet: bool = False
+    max_steps: int | None = None
+    config_name: str | None = None
+
+
+@dataclass
+class Adversary:
+    """The optional discriminator, its trainable parameters and its own AdamW (train.disc_lr)."""
+    model: nn.Module
+    params: list
+    opt: torch.optim.Optimizer
+
+
+@dataclass
+class Window:
+    """Sums of the step stats since the last log line."""
+    sums: dict = field(default_factory=dict)
+    n: int = 0
+    t: float = field(default_factory=time.time)
+
+    def add(self, stats: dict) -> None:
+        for k, v in stats.items():
+            self.sums[k] = self.sums.get(k, 0.0) + v
+        self.n += 1
+
+
+@dataclass
+class TrainState:
+    """Everything a running training holds; the loop's functions read and advance it."""
+    spec: RunSpec
+    task: Task
+    model: nn.Module               # the bare model (checkpoints, validation, export)
+    task_model: nn.Module          # what training_step gets: the DDP wrapper, or the model itself
+    params: list                   # the model's trainable parameters
+    opt: torch.optim.Optimizer
+    adversary: Adversary | None
+    loader: DataLoader
+    log: RunLogger
+    provenance: dict               # the exported model files' provenance (steps updated at export)
+    t0: float                      # when this leg started (time.time())
+    spent: float                   # wall time of the earlier legs of a resumed run
+    start_step: int
+    step: int
+    total: int                     # train.steps (a reached max_seconds budget lowers it to the last step)
+    stop_at: int                   # min(total, max_steps)
+    best: float | None             # best validation score so far (best.safetensors)
+    wrapped: bool                  # task_model is a DistributedDataParallel wrapper
+    manual_sync: bool              # gradients are averaged by hand (no wrapper, or the task bypassed it)
+    lr_factor: float = 1.0         # the LR multiplier of the current step
+    window: Window = field(default_factory=Window)
+    result: dict = field(default_factory=dict)
+
+    @property
+    def settings(self) -> dict:
+        return self.spec.settings
+
+    @property
+    def info(self) -> DistInfo:
+        return self.spec.info
+
+    @property
+    def budget(self) -> float | None:
+        """train.max_seconds, the wall-clock budget over all legs of the run, or None."""
+        return float(self.settings["max_seconds"]) if self.settings["max_seconds"] else None
+
+    def elapsed(self) -> float:
+        """Wall time of the whole run so far, earlier legs included."""
+        return self.spent + time.time() - self.t0
+
+
+# --------------------------------------------------------------------------- small helpers
 
 def _init_from(model, path) -> None:
     """Start from the weights of a model file of the same architecture (strict: names and shapes)."""
@@ -173,6 +269,8 @@ def _wrapper_class():
     return ModelDDP
 
 
+# --------------------------------------------------------------------------- entry point
+
 def train(task_cls_or_name, config: dict, data_root, out_dir, seed: int = 0, resume: bool = False,
           device: str = "auto", quiet: bool = False, max_steps: int | None = None,
           config_name: str | None = None) -> dict:
@@ -185,8 +283,9 @@ def train(task_cls_or_name, config: dict, data_root, out_dir, seed: int = 0, res
     s = train_settings(config)
     out_dir = Path(out_dir)
     info = ddp.setup_distributed(device)
+    spec = RunSpec(task_cls, config, s, data_root, out_dir, seed, resume, info, quiet, max_steps, config_name)
     try:
-        result = _train(task_cls, config, s, data_root, out_dir, seed, resume, info, quiet, max_steps, config_name)
+        result = _run(spec)
     except BaseException:
         ddp.cleanup(info, barrier=False)  # the other ranks may be inside another collective: do not wait
         raise
@@ -194,33 +293,83 @@ def train(task_cls_or_name, config: dict, data_root, out_dir, seed: int = 0, res
     return result
 
 
-def _train(task_cls, config, s, data_root, out_dir, seed, resume, info, quiet, max_steps, config_name):
+def _run(spec: RunSpec) -> dict:
+    """Set up (or resume), train to the end, a budget, max_steps or a signal, and export a finished run."""
     t0 = time.time()
-    main, world, dev = info.is_main, info.world_size, info.device
-    ckpt = checkpoint_path(out_dir)
-    meta, state = None, None
-    if resume:
-        meta, state = load_checkpoint(ckpt)
-        old = meta.get("config", {})
-        if json.dumps(old.get("model"), sort_keys=True) != json.dumps(config.get("model"), sort_keys=True):
-            raise ConfigError(f"{ckpt}: model config differs from the checkpoint's; resume with the same config "
-                              f"(see {out_dir / 'config.yaml'}) or start a new run in another --out folder")
-        if bool((old.get("train") or {}).get("adversarial", False)) != bool(s["adversarial"]):
-            raise ConfigError(f"{ckpt}: train.adversarial differs from the checkpoint's")
-        seed = int(meta["seed"])
-    elif ckpt.exists():
-        raise ConfigError(f"{out_dir}: holds a training checkpoint already; add --resume to continue it "
-                          f"or choose another --out folder")
-    if main:
-        out_dir.mkdir(parents=True, exist_ok=True)
-        remove_stale_temps(out_dir)
-        save_config(config, out_dir / "config.yaml")
-        if resume:
-            truncate_metrics(out_dir / "metrics.jsonl", int(meta["step"]))
+    spec, meta, ckpt = _resume_checkpoint(spec)
+    _prepare_out_dir(spec, meta)
+    st = _setup(spec, meta, ckpt, t0)
+    try:
+        _loop(st)
+        if st.step >= st.total and not st.result["interrupted"]:
+            _export(st)
+    finally:
+        st.log.close()
+    ddp.barrier()  # no rank leaves before rank 0 has written its files
+    st.result["wall_time_s"] = time.time() - t0
+    st.result["out_dir"] = str(spec.out_dir)
+    return st.result
+
+
+# --------------------------------------------------------------------------- setup and resume
+
+def _resume_checkpoint(spec: RunSpec) -> tuple[RunSpec, dict | None, dict | None]:
+    """(spec with the checkpoint's seed, meta, state) for --resume after checking the checkpoint fits this
+    config; (spec, None, None) for a new run, which must not overwrite an existing one."""
+    ckpt = checkpoint_path(spec.out_dir)
+    if not spec.resume:
+        if ckpt.exists():
+            raise ConfigError(f"{spec.out_dir}: holds a training checkpoint already; add --resume to continue it "
+                              f"or choose another --out folder")
+        return spec, None, None
+    meta, state = load_checkpoint(ckpt)
+    old = meta.get("config", {})
+    if json.dumps(old.get("model"), sort_keys=True) != json.dumps(spec.config.get("model"), sort_keys=True):
+        raise ConfigError(f"{ckpt}: model config differs from the checkpoint's; resume with the same config "
+                          f"(see {spec.out_dir / 'config.yaml'}) or start a new run in another --out folder")
+    if bool((old.get("train") or {}).get("adversarial", False)) != bool(spec.settings["adversarial"]):
+        raise ConfigError(f"{ckpt}: train.adversarial differs from the checkpoint's")
+    return replace(spec, seed=int(meta["seed"])), meta, state
+
+
+def _prepare_out_dir(spec: RunSpec, meta: dict | None) -> None:
+    """Rank 0 creates the run folder, writes config.yaml and drops metrics logged after the checkpoint."""
+    if spec.info.is_main:
+        spec.out_dir.mkdir(parents=True, exist_ok=True)
+        remove_stale_temps(spec.out_dir)
+        save_config(spec.config, spec.out_dir / "config.yaml")
+        if meta is not None:
+            truncate_metrics(spec.out_dir / "metrics.jsonl", int(meta["step"]))
     ddp.barrier()
 
-    _seed_all(seed)
-    task = task_cls(config, str(data_root), seed)
+
+def _setup(spec: RunSpec, meta: dict | None, ckpt: dict | None, t0: float) -> TrainState:
+    """Build task, model, adversary, optimisers and data; restore a checkpoint or start fresh (or from init)."""
+    s, info = spec.settings, spec.info
+    _seed_all(spec.seed)
+    task, model, disc, dataset = _build(spec)
+    start_step, best = _start_weights(spec, model, disc, meta, ckpt)
+    task_model, wrapped = _wrap(model, s, info)
+    params = [p for p in model.parameters() if p.requires_grad]
+    opt = torch.optim.AdamW(params, lr=s["lr"], betas=tuple(s["betas"]), weight_decay=s["weight_decay"])
+    adversary = _adversary(disc, s)
+    _restore_optimisers(spec, opt, adversary, ckpt)
+    total = int(s["steps"])
+    stop_at = min(total, int(spec.max_steps)) if spec.max_steps is not None else total
+    loader = _loader(dataset, spec, start_step)
+    log = RunLogger(spec.out_dir, enabled=info.is_main, tensorboard=bool(s["tensorboard"]), quiet=spec.quiet)
+    return TrainState(spec=spec, task=task, model=model, task_model=task_model, params=params, opt=opt,
+                      adversary=adversary, loader=loader, log=log, provenance=_provenance(spec, start_step),
+                      t0=t0, spent=float((meta or {}).get("elapsed", 0.0)), start_step=start_step,
+                      step=start_step, total=total, stop_at=stop_at, best=best, wrapped=wrapped,
+                      manual_sync=info.world_size > 1 and not wrapped,
+                      result={"step": start_step, "interrupted": False})
+
+
+def _build(spec: RunSpec) -> tuple[Task, nn.Module, nn.Module | None, Dataset]:
+    """The task, its model and adversary (on the device) and its training dataset, checked."""
+    s, dev = spec.settings, spec.info.device
+    task = spec.task_cls(spec.config, str(spec.data_root), spec.seed)
     model = task.build_model().to(dev)
     disc = task.build_discriminator() if s["adversarial"] else None
     disc = disc.to(dev) if disc is not None else None
@@ -230,184 +379,257 @@ def _train(task_cls, config, s, data_root, out_dir, seed, resume, info, quiet, m
     if isinstance(dataset, IterableDataset):
         raise ConfigError("the training dataset must be indexable (map-style), not an IterableDataset")
     if len(dataset) == 0:
-        raise InputError(f"{data_root}: the training dataset is empty")
+        raise InputError(f"{spec.data_root}: the training dataset is empty")
+    return task, model, disc, dataset
 
-    start_step, best = 0, None
-    if state is None and s["init"]:
-        _init_from(model, s["init"])
-    if state is not None:
-        model.load_state_dict(state["model"], strict=True)
+
+def _start_weights(spec: RunSpec, model, disc, meta, ckpt) -> tuple[int, float | None]:
+    """Load the checkpoint's (or train.init's) weights, or give every rank rank 0's; (start step, best score)."""
+    if ckpt is None and spec.settings["init"]:
+        _init_from(model, spec.settings["init"])
+    if ckpt is not None:
+        model.load_state_dict(ckpt["model"], strict=True)
         if disc is not None:
-            disc.load_state_dict(state["disc"], strict=True)
-        start_step, best = int(meta["step"]), meta.get("best_score")
-    elif world > 1:
+            disc.load_state_dict(ckpt["disc"], strict=True)
+        return int(meta["step"]), meta.get("best_score")
+    if spec.info.world_size > 1:
         ddp.broadcast_module(model)
         if disc is not None:
             ddp.broadcast_module(disc)
+    return 0, None
 
-    wrapped = world > 1 and s["ddp_wrap"]
-    task_model = model
-    if wrapped:
-        from torch.nn.parallel import DistributedDataParallel
-        sync = {"forward_sync_buffers" if "forward_sync_buffers" in inspect.signature(
-            DistributedDataParallel).parameters else "broadcast_buffers": bool(s["broadcast_buffers"])}
-        task_model = _wrapper_class()(model, device_ids=[dev] if dev.type == "cuda" else None,
-                                             find_unused_parameters=bool(s["find_unused_parameters"]), **sync)
-    params = [p for p in model.parameters() if p.requires_grad]
-    opt = torch.optim.AdamW(params, lr=s["lr"], betas=tuple(s["betas"]), weight_decay=s["weight_decay"])
-    disc_params, disc_opt = [], None
-    if disc is not None:
-        disc_params = [p for p in disc.parameters() if p.requires_grad]
-        disc_opt = torch.optim.AdamW(disc_params, lr=s["disc_lr"] or s["lr"], betas=tuple(s["betas"]),
-                                     weight_decay=s["weight_decay"])
-    if state is not None:
-        opt.load_state_dict(state["optim"])
-        if disc_opt is not None:
-            disc_opt.load_state_dict(state["disc_optim"])
-        rngs = state["rng"]
-        set_rng_state(rngs[info.rank] if len(rngs) == world else rngs[0])
-    else:
-        _seed_all(seed * 1000 + 17 + info.rank)  # per-rank stream for the training steps (dropout, noise)
 
-    total = int(s["steps"])
-    stop_at = min(total, int(max_steps)) if max_steps is not None else total
-    sampler = StepSampler(len(dataset), s["batch_size"], seed, info.rank, world, start_step)
-    loader = DataLoader(dataset, batch_size=s["batch_size"], sampler=sampler, num_workers=s["num_workers"],
-                        pin_memory=dev.type == "cuda", generator=torch.Generator().manual_seed(seed + start_step),
-                        persistent_workers=False)
-    log = RunLogger(out_dir, enabled=main, tensorboard=bool(s["tensorboard"]), quiet=quiet)
-    manual_sync = world > 1 and not wrapped
-    provenance = {"steps": start_step, "seed": seed, "data_root": str(Path(data_root).resolve()),
-                  "config_name": config_name, "git_commit": _git_commit() if main else None,
-                  "world_size": world, "task": task_cls.__name__, "latentmix_version": __version__,
-                  "torch_version": torch.__version__}
-    result: dict = {"step": start_step, "interrupted": False}
-    budget = float(s["max_seconds"]) if s["max_seconds"] else None
-    spent = float((meta or {}).get("elapsed", 0.0))      # wall time of earlier legs of a resumed run
+def _wrap(model, s: dict, info: DistInfo) -> tuple[nn.Module, bool]:
+    """(the model the task steps, whether it is a DDP wrapper): wrapped on more than one rank with ddp_wrap."""
+    if not (info.world_size > 1 and s["ddp_wrap"]):
+        return model, False
+    from torch.nn.parallel import DistributedDataParallel
+    sync = {"forward_sync_buffers" if "forward_sync_buffers" in inspect.signature(
+        DistributedDataParallel).parameters else "broadcast_buffers": bool(s["broadcast_buffers"])}
+    dev = info.device
+    return _wrapper_class()(model, device_ids=[dev] if dev.type == "cuda" else None,
+                            find_unused_parameters=bool(s["find_unused_parameters"]), **sync), True
 
-    def checkpoint(step):
-        rngs = ddp.all_gather_objects(get_rng_state())
-        if not main:
-            return
-        st = {"model": model.state_dict(), "optim": opt.state_dict(), "rng": rngs,
-              "disc": disc.state_dict() if disc is not None else None,
-              "disc_optim": disc_opt.state_dict() if disc_opt is not None else None}
-        m = {"step": step, "seed": seed, "config": config, "world_size": world, "best_score": best,
-             "sampler": {"consumed": step * s["batch_size"] * world, "batch_size": s["batch_size"]},
-             "schedule": {k: s[k] for k in ("lr_schedule", "lr", "warmup_steps", "lr_decay", "lr_min_ratio")},
-             "elapsed": spent + time.time() - t0}
-        save_checkpoint(ckpt, st, m)
 
-    def validate(step):
-        nonlocal best
-        if not hasattr(task, "validate"):
-            return
-        if main:
-            rng = get_rng_state()  # validation must not move the training random streams
-            model.eval()
-            with torch.no_grad():
-                vals = {k: float(v) for k, v in (task.validate(model, int(s["val_items"])) or {}).items()}
-            model.train()
-            set_rng_state(rng)
-            log.record(step, vals, kind="val")
-            log.info(f"val step {step}: " + "  ".join(f"{k} {v:.4g}" for k, v in sorted(vals.items())))
-            result.update({k if k.startswith("val/") else f"val/{k}": v for k, v in vals.items()})
-            if "score" in vals and math.isfinite(vals["score"]) and (best is None or vals["score"] > best):
-                best = vals["score"]
-                task.export(model, out_dir / "best.safetensors", {**provenance, "steps": step, "score": best})
-        ddp.barrier()
+def _adversary(disc, s: dict) -> Adversary | None:
+    if disc is None:
+        return None
+    params = [p for p in disc.parameters() if p.requires_grad]
+    opt = torch.optim.AdamW(params, lr=s["disc_lr"] or s["lr"], betas=tuple(s["betas"]),
+                            weight_decay=s["weight_decay"])
+    return Adversary(disc, params, opt)
 
-    window: dict = {}
-    n_window, t_window = 0, time.time()
-    step = start_step
-    bar = log.progress(total, start_step) if start_step < stop_at else None
-    it = iter(loader)
-    model.train()
-    if disc is not None:
-        disc.train()
+
+def _restore_optimisers(spec: RunSpec, opt, adversary: Adversary | None, ckpt: dict | None) -> None:
+    """Optimiser and RNG states from the checkpoint, or a fresh per-rank random stream for the steps."""
+    if ckpt is None:
+        _seed_all(spec.seed * 1000 + 17 + spec.info.rank)  # per-rank stream for the training steps (dropout, noise)
+        return
+    opt.load_state_dict(ckpt["optim"])
+    if adversary is not None:
+        adversary.opt.load_state_dict(ckpt["disc_optim"])
+    rngs = ckpt["rng"]
+    set_rng_state(rngs[spec.info.rank] if len(rngs) == spec.info.world_size else rngs[0])
+
+
+def _loader(dataset, spec: RunSpec, start_step: int) -> DataLoader:
+    """Batches in an order that is a function of (seed, step) only, sharded over ranks, from start_step."""
+    s, info = spec.settings, spec.info
+    sampler = StepSampler(len(dataset), s["batch_size"], spec.seed, info.rank, info.world_size, start_step)
+    return DataLoader(dataset, batch_size=s["batch_size"], sampler=sampler, num_workers=s["num_workers"],
+                      pin_memory=info.device.type == "cuda",
+                      generator=torch.Generator().manual_seed(spec.seed + start_step), persistent_workers=False)
+
+
+def _provenance(spec: RunSpec, start_step: int) -> dict:
+    main = spec.info.is_main
+    return {"steps": start_step, "seed": spec.seed, "data_root": str(Path(spec.data_root).resolve()),
+            "config_name": spec.config_name, "git_commit": _git_commit() if main else None,
+            "world_size": spec.info.world_size, "task": spec.task_cls.__name__, "latentmix_version": __version__,
+            "torch_version": torch.__version__}
+
+
+# --------------------------------------------------------------------------- the loop
+
+def _loop(st: TrainState) -> None:
+    """Train from st.step to st.stop_at (or a signal); after each step log, validate, check the budget and
+    checkpoint as the settings say."""
+    bar = st.log.progress(st.total, st.start_step) if st.start_step < st.stop_at else None
+    batches = iter(st.loader)
+    st.model.train()
+    if st.adversary is not None:
+        st.adversary.model.train()
     with _StopFlag() as stop:
-        while step < stop_at:
-            batch = _to_device(next(it), dev)
-            f = lr_factor(step, s)
-            for g in opt.param_groups:
-                g["lr"] = s["lr"] * f
-            if disc is not None:
-                for g in disc_opt.param_groups:
-                    g["lr"] = (s["disc_lr"] or s["lr"]) * f
-                disc.requires_grad_(False)  # the generator's loss must not leave grads on the adversary
-                out = task.training_step(task_model, batch, step, disc=disc)
-                disc.requires_grad_(True)
-            else:
-                out = task.training_step(task_model, batch, step)
-            opt.zero_grad(set_to_none=True)
-            out["loss"].backward()
-            if wrapped and step == start_step and not _grads_in_sync(params):
-                log.info("warning: the task's step bypasses the DDP forward; averaging gradients by hand")
-                manual_sync = True
-            if manual_sync:
-                ddp.all_reduce_grads(params)
-            stats = _scalars(out)
-            if s["grad_clip"] and s["grad_clip"] > 0:
-                stats["grad_norm"] = torch.nn.utils.clip_grad_norm_(params, s["grad_clip"]).detach()
-            opt.step()
-            if manual_sync and s["broadcast_buffers"]:
-                ddp.broadcast_module(model, buffers_only=True)
-            d = task.discriminator_step(disc, out.get("out"), batch, step) if disc is not None else None
-            if d is not None:   # a task may return None: its adversary is not on yet (e.g. adversarial_start)
-                disc_opt.zero_grad(set_to_none=True)
-                d["loss"].backward()
-                ddp.all_reduce_grads(disc_params)
-                if s["grad_clip"] and s["grad_clip"] > 0:
-                    d["grad_norm"] = torch.nn.utils.clip_grad_norm_(disc_params, s["grad_clip"]).detach()
-                disc_opt.step()
-                stats.update(_scalars(d, prefix="disc/"))
-            del out
-            step += 1
-            for k, v in stats.items():
-                window[k] = window.get(k, 0.0) + v
-            n_window += 1
+        while st.step < st.stop_at:
+            stats = _train_step(st, _to_device(next(batches), st.info.device))
+            st.step += 1
+            st.window.add(stats)
             if bar is not None:
                 bar.update(1)
-
-            if step % max(int(s["log_every"]), 1) == 0 or step == stop_at:
-                means = ddp.all_reduce_mean({k: float(v) / n_window for k, v in window.items()})
-                rate = n_window / max(time.time() - t_window, 1e-9)
-                log.record(step, {**means, "lr": s["lr"] * f, "steps_per_s": rate})
-                log.info(format_line(step, total, means, s["lr"] * f, rate))
-                result.update(means)
-                if not math.isfinite(means.get("loss", 0.0)):
-                    log.close()
-                    raise LatentmixError(f"loss became {means['loss']} at step {step}; lower train.lr or "
-                                         f"resume from the last checkpoint with other settings")
-                window, n_window, t_window = {}, 0, time.time()
-            if s["val_every"] and step % int(s["val_every"]) == 0 and step < total:
-                validate(step)
-            if budget is not None and step < stop_at:
-                over = int(spent + time.time() - t0 >= budget)
-                if (ddp.all_reduce_max_int(over) if world > 1 else over):
-                    log.info(f"wall-clock budget of {budget:g} s reached at step {step}")
-                    stop_at = total = step
-                    result["stopped_by"] = "max_seconds"
-            stopping = ddp.all_reduce_max_int(stop.signum) if world > 1 else stop.signum
-            if stopping or (s["ckpt_every"] and step % int(s["ckpt_every"]) == 0) or step == stop_at:
-                checkpoint(step)
-            if stopping:
-                name = signal.Signals(stopping).name
-                log.info(f"interrupted at step {step} ({name}); resume with --resume")
-                result.update(step=step, interrupted=True, signal=name)
+            if _after_step(st, stop):
                 break
-    del it
-    result["step"] = step
-    if step >= total and not result["interrupted"]:
-        validate(step)
-        if main:
-            prov = {**provenance, "steps": step, "wall_time_s": round(spent + time.time() - t0, 2),  # all legs
-                    "best_score": best, "stopped_by": result.get("stopped_by", "steps")}
-            task.export(model, out_dir / "model.safetensors", prov)
-            log.info(f"trained {step} steps in {time.time() - t0:.1f} s; model: {out_dir / 'model.safetensors'}")
-        ddp.barrier()
-    log.close()
-    ddp.barrier()  # no rank leaves before rank 0 has written its files
-    result["wall_time_s"] = time.time() - t0
-    result["out_dir"] = str(out_dir)
-    return result
+    st.result["step"] = st.step
+
+
+def _after_step(st: TrainState, stop: _StopFlag) -> bool:
+    """Logging window, validation, budget check and checkpoint after a step; True when a signal stops the run."""
+    s, step = st.settings, st.step
+    if step % max(int(s["log_every"]), 1) == 0 or step == st.stop_at:
+        _log_window(st)
+    if s["val_every"] and step % int(s["val_every"]) == 0 and step < st.total:
+        _validate(st)
+    if st.budget is not None and step < st.stop_at and _budget_reached(st):
+        st.log.info(f"wall-clock budget of {st.budget:g} s reached at step {step}")
+        st.stop_at = st.total = step
+        st.result["stopped_by"] = "max_seconds"
+    stopping = ddp.all_reduce_max_int(stop.signum) if st.info.world_size > 1 else stop.signum
+    if stopping or (s["ckpt_every"] and step % int(s["ckpt_every"]) == 0) or step == st.stop_at:
+        _checkpoint(st)
+    if stopping:
+        name = signal.Signals(stopping).name
+        st.log.info(f"interrupted at step {step} ({name}); resume with --resume")
+        st.result.update(step=step, interrupted=True, signal=name)
+    return bool(stopping)
+
+
+def _train_step(st: TrainState, batch) -> dict:
+    """One optimiser step of the model, then one of the adversary (when on); the step's scalar stats."""
+    _set_lr(st)
+    out = _forward(st, batch)
+    stats = _model_update(st, out)
+    if st.adversary is not None:
+        stats.update(_adversary_step(st, out.get("out"), batch))
+    return stats
+
+
+def _set_lr(st: TrainState) -> None:
+    s = st.settings
+    st.lr_factor = lr_factor(st.step, s)
+    for g in st.opt.param_groups:
+        g["lr"] = s["lr"] * st.lr_factor
+    if st.adversary is not None:
+        for g in st.adversary.opt.param_groups:
+            g["lr"] = (s["disc_lr"] or s["lr"]) * st.lr_factor
+
+
+def _forward(st: TrainState, batch) -> dict:
+    """The task's training_step; the adversary, if any, is passed frozen."""
+    if st.adversary is None:
+        return st.task.training_step(st.task_model, batch, st.step)
+    disc = st.adversary.model
+    disc.requires_grad_(False)  # the generator's loss must not leave grads on the adversary
+    out = st.task.training_step(st.task_model, batch, st.step, disc=disc)
+    disc.requires_grad_(True)
+    return out
+
+
+def _model_update(st: TrainState, out: dict) -> dict:
+    """Backward, gradient sync (DDP, or by hand), clipping and the optimiser step; the step's stats."""
+    s = st.settings
+    st.opt.zero_grad(set_to_none=True)
+    out["loss"].backward()
+    if st.wrapped and st.step == st.start_step and not _grads_in_sync(st.params):
+        st.log.info("warning: the task's step bypasses the DDP forward; averaging gradients by hand")
+        st.manual_sync = True
+    if st.manual_sync:
+        ddp.all_reduce_grads(st.params)
+    stats = _scalars(out)
+    if s["grad_clip"] and s["grad_clip"] > 0:
+        stats["grad_norm"] = torch.nn.utils.clip_grad_norm_(st.params, s["grad_clip"]).detach()
+    st.opt.step()
+    if st.manual_sync and s["broadcast_buffers"]:
+        ddp.broadcast_module(st.model, buffers_only=True)
+    return stats
+
+
+def _adversary_step(st: TrainState, model_out, batch) -> dict:
+    """One step of the adversary on the task's discriminator loss; {} while the task returns None (its
+    adversary is not on yet, e.g. before train.adversarial_start): then nothing steps and nothing is logged."""
+    adv = st.adversary
+    d = st.task.discriminator_step(adv.model, model_out, batch, st.step)
+    if d is None:
+        return {}
+    adv.opt.zero_grad(set_to_none=True)
+    d["loss"].backward()
+    ddp.all_reduce_grads(adv.params)
+    if st.settings["grad_clip"] and st.settings["grad_clip"] > 0:
+        d["grad_norm"] = torch.nn.utils.clip_grad_norm_(adv.params, st.settings["grad_clip"]).detach()
+    adv.opt.step()
+    return _scalars(d, prefix="disc/")
+
+
+def _log_window(st: TrainState) -> None:
+    """Log the window's means over steps and ranks (metrics.jsonl, TensorBoard, stderr); stop on a NaN loss."""
+    w, lr = st.window, st.settings["lr"] * st.lr_factor
+    means = ddp.all_reduce_mean({k: float(v) / w.n for k, v in w.sums.items()})
+    rate = w.n / max(time.time() - w.t, 1e-9)
+    st.log.record(st.step, {**means, "lr": lr, "steps_per_s": rate})
+    st.log.info(format_line(st.step, st.total, means, lr, rate))
+    st.result.update(means)
+    if not math.isfinite(means.get("loss", 0.0)):
+        raise LatentmixError(f"loss became {means['loss']} at step {st.step}; lower train.lr or "
+                             f"resume from the last checkpoint with other settings")
+    st.window = Window()
+
+
+def _validate(st: TrainState) -> None:
+    """Rank 0 validates (without moving the training random streams), logs, and exports best.safetensors
+    when the 'score' improves; the other ranks wait."""
+    if not hasattr(st.task, "validate"):
+        return
+    if st.info.is_main:
+        vals = _validation_metrics(st)
+        st.log.record(st.step, vals, kind="val")
+        st.log.info(f"val step {st.step}: " + "  ".join(f"{k} {v:.4g}" for k, v in sorted(vals.items())))
+        st.result.update({k if k.startswith("val/") else f"val/{k}": v for k, v in vals.items()})
+        score = vals.get("score")
+        if score is not None and math.isfinite(score) and (st.best is None or score > st.best):
+            st.best = score
+            st.task.export(st.model, st.spec.out_dir / "best.safetensors",
+                           {**st.provenance, "steps": st.step, "score": st.best})
+    ddp.barrier()
+
+
+def _validation_metrics(st: TrainState) -> dict:
+    rng = get_rng_state()  # validation must not move the training random streams
+    st.model.eval()
+    with torch.no_grad():
+        vals = {k: float(v) for k, v in (st.task.validate(st.model, int(st.settings["val_items"])) or {}).items()}
+    st.model.train()
+    set_rng_state(rng)
+    return vals
+
+
+def _checkpoint(st: TrainState) -> None:
+    """Every rank's RNG state is gathered; rank 0 writes model, optimisers, adversary and RNGs atomically."""
+    rngs = ddp.all_gather_objects(get_rng_state())
+    if not st.info.is_main:
+        return
+    s, adv, world = st.settings, st.adversary, st.info.world_size
+    state = {"model": st.model.state_dict(), "optim": st.opt.state_dict(), "rng": rngs,
+             "disc": adv.model.state_dict() if adv is not None else None,
+             "disc_optim": adv.opt.state_dict() if adv is not None else None}
+    meta = {"step": st.step, "seed": st.spec.seed, "config": st.spec.config, "world_size": world,
+            "best_score": st.best,
+            "sampler": {"consumed": st.step * s["batch_size"] * world, "batch_size": s["batch_size"]},
+            "schedule": {k: s[k] for k in ("lr_schedule", "lr", "warmup_steps", "lr_decay", "lr_min_ratio")},
+            "elapsed": st.elapsed()}
+    save_checkpoint(checkpoint_path(st.spec.out_dir), state, meta)
+
+
+def _budget_reached(st: TrainState) -> bool:
+    """Whether the run, all legs together, has used train.max_seconds (on any rank)."""
+    over = int(st.elapsed() >= st.budget)
+    return bool(ddp.all_reduce_max_int(over) if st.info.world_size > 1 else over)
+
+
+def _export(st: TrainState) -> None:
+    """A finished run (train.steps or the budget): a last validation, then rank 0 writes model.safetensors."""
+    _validate(st)
+    if st.info.is_main:
+        out = st.spec.out_dir / "model.safetensors"
+        prov = {**st.provenance, "steps": st.step, "wall_time_s": round(st.elapsed(), 2),  # all legs
+                "best_score": st.best, "stopped_by": st.result.get("stopped_by", "steps")}
+        st.task.export(st.model, out, prov)
+        st.log.info(f"trained {st.step} steps in {time.time() - st.t0:.1f} s; model: {out}")
+    ddp.barrier()

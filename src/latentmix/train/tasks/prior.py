@@ -11,7 +11,7 @@ from pathlib import Path
 
 import torch
 
-from .. import Task
+from .base import Task
 
 
 def _codec(path):

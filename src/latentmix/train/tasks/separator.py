@@ -5,17 +5,17 @@ from __future__ import annotations
 
 import torch
 
-from .. import STEMS
-from ..metrics.sisdr import si_sdr
-from ..separation.models import build_separator, separation_losses
-from . import Task
+from ... import STEMS
+from ...metrics.sisdr import si_sdr
+from ...separation.models import build_separator, separation_losses
+from .base import Task
 
 SILENCE = 1.5e-5     # msdm protocol: a stem is silent in a window if ||s||_2 / length < 1.5e-5
 
 
 def _windows(root, split, seconds, seed, augment, length=None, remix_p=0.0):
     """StemWindows items (4, window); augment: per-stem gains, shifts and cross-song remixes (train only)."""
-    from ..data.datasets import StemWindows
+    from ...data.datasets import StemWindows
     if augment:
         return StemWindows(root, split, seconds, seed=seed, length=length, remix_p=remix_p)
     return StemWindows(root, split, seconds, seed=seed, gain_db=(0.0, 0.0), shift=False, remix_p=0.0,

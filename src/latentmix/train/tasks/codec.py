@@ -10,15 +10,15 @@ from pathlib import Path
 import torch
 from torch.utils.data import ConcatDataset, Dataset
 
-from ..codec.discriminators import (CodecDiscriminator, discriminator_loss, feature_matching_loss,
-                                    generator_adv_loss)
-from ..codec.linearity import code_sum_agreement, linearity_loss
-from ..codec.losses import reconstruction_losses
-from ..metrics.codec import mel_distance
-from ..metrics.sisdr import si_sdr
-from ..codec.model import Codec
-from ..errors import InputError
-from . import Task
+from ...codec.discriminators import (CodecDiscriminator, discriminator_loss, feature_matching_loss,
+                                     generator_adv_loss)
+from ...codec.linearity import code_sum_agreement, linearity_loss
+from ...codec.losses import reconstruction_losses
+from ...metrics.codec import mel_distance
+from ...metrics.sisdr import si_sdr
+from ...codec.model import Codec
+from ...errors import InputError
+from .base import Task
 
 _QUANT = {"commitment": "/commitment", "codebook": "/codebook", "kl": "vae/kl"}
 
@@ -63,7 +63,7 @@ class CodecTask(Task):
         return CodecDiscriminator() if self.tc.get("adversarial", False) else None
 
     def _windows(self, split: str, seconds: float, seed: int, root=None, **kw):
-        from ..data.datasets import StemWindows  # lazy: the data package is heavier than the codec
+        from ...data.datasets import StemWindows  # lazy: the data package is heavier than the codec
         return StemWindows(root or self.data_root, split, seconds, seed=seed, **kw)
 
     def train_dataset(self) -> Dataset:
@@ -154,7 +154,7 @@ class CodecTask(Task):
 
     def _code_sum(self, model: Codec, max_items: int) -> float:
         """Level-0 code-sum agreement on validation (bass, drums) pairs (codec/linearity.py)."""
-        from .. import STEMS
+        from ... import STEMS
         stems = self._windows("validation", float(self.tc.get("val_seconds", 4.0)), 1, shift=False,
                               gain_db=(0.0, 0.0))
         items = torch.stack([torch.as_tensor(stems[i]) for i in range(min(max_items, len(stems)))])
