@@ -211,3 +211,12 @@ def test_wall_clock_budget_ends_the_run_as_finished(tmp_path):
     prov = read_header(run / "model.safetensors")["provenance"]
     assert prov["steps"] == 1 and prov["stopped_by"] == "max_seconds"
     assert load_checkpoint(run / "checkpoint.safetensors")[0]["step"] == 1
+
+
+def test_help_examples_name_presets_that_exist():
+    """Every `--config NAME` in `latentmix train --help` is a preset of its task."""
+    import re
+    from latentmix.cli.train import EPILOG
+    from latentmix.config import load_config
+    for task, name in re.findall(r"train (codec|separator|prior) --config (\w+)\s", EPILOG):
+        assert load_config(name, task)

@@ -1,4 +1,4 @@
-"""`latentmix train codec|separator`: train a model with the one training loop (CPU, GPU or torchrun DDP).
+"""`latentmix train codec|separator|prior`: train a model with the one training loop (CPU, GPU or torchrun DDP).
 
 Resolves the preset or YAML config with --set overrides, checks the data folder, and calls train.loop.train.
 """
@@ -11,12 +11,13 @@ from ..errors import InputError
 
 EPILOG = """\
 examples:
-  latentmix train codec --config cpu_small --data data/msdm --out runs/codec
-  latentmix train codec --config configs/codec/cpu_small.yaml --data data/msdm --out runs/codec \\
+  latentmix train codec --config cpu_v2 --data data/slakhlike --out runs/codec
+  latentmix train codec --config configs/codec/cpu_v2.yaml --data data/slakhlike --out runs/codec \\
       --set train.lr=3e-4 --set train.batch_size=16 --steps 2000
-  latentmix train codec --config cpu_small --data data/msdm --out runs/codec --resume   # after Ctrl-C / a kill
-  latentmix train separator --config cpu_small --data data/msdm --out runs/sep --seed 1 --quiet
-  torchrun --nproc_per_node 2 -m latentmix train codec --config gpu_base --data data/msdm --out runs/codec_gpu
+  latentmix train codec --config cpu_v2 --data data/slakhlike --out runs/codec --resume   # after Ctrl-C / a kill
+  latentmix train separator --config spec --data data/slakhlike --out runs/sep --seed 1 --quiet
+  latentmix train prior --config cpu_delay --data data/slakhlike --out runs/prior_bass --set train.stem=bass
+  torchrun --nproc_per_node 2 -m latentmix train codec --config gpu_v2 --data data/slakhlike --out runs/codec_gpu
 
 The run folder gets config.yaml (resolved), metrics.jsonl, checkpoint.safetensors (every train.ckpt_every steps
 and on Ctrl-C/SIGTERM), best.safetensors (by validation score, when the task reports one) and model.safetensors.
@@ -25,11 +26,11 @@ and on Ctrl-C/SIGTERM), best.safetensors (by validation score, when the task rep
 
 def register(subparsers) -> None:
     p = subparsers.add_parser(
-        "train", help="train a codec or separator (resumable, DDP via torchrun)",
+        "train", help="train a codec, separator or code prior (resumable, DDP via torchrun)",
         description="Train a model with latentmix's training loop. Interrupt with Ctrl-C or SIGTERM: the loop "
                     "writes a checkpoint at the end of the step; --resume continues bit-exactly.",
         epilog=EPILOG, formatter_class=argparse.RawDescriptionHelpFormatter)
-    p.add_argument("task", choices=["codec", "separator"], help="what to train")
+    p.add_argument("task", choices=["codec", "separator", "prior"], help="what to train")
     p.add_argument("--config", required=True, metavar="NAME_OR_YAML",
                    help="a preset name from configs/<task>/ or a path to a .yaml file")
     p.add_argument("--data", required=True, metavar="DIR", help="data root (MSDM layout: train/, validation/)")
@@ -52,7 +53,7 @@ def run(args) -> int:
     from ..config import apply_overrides, load_config
     from ..train.loop import DEFAULTS, resolve_task, train
 
-    group = "codec" if args.task == "codec" else "separator"
+    group = args.task
     config = load_config(args.config, group)
     # every loop setting is written out (the saved config.yaml is the resolved one) and settable with --set
     config["train"] = {**DEFAULTS, **(config.get("train") or {})}
