@@ -82,3 +82,23 @@ def test_one_device_rule():
     if not torch.cuda.is_available():
         with pytest.raises(ConfigError, match="CUDA is not available"):
             device.pick_device("cuda")
+
+
+def test_separation_never_imports_train():
+    import ast
+    from pathlib import Path
+    import latentmix.separation as sep
+    root = Path(sep.__file__).parent
+    for f in root.rglob("*.py"):
+        depth = len(f.relative_to(root).parts)      # "..train" from separation/x.py, "...train" from models/x.py
+        for node in ast.walk(ast.parse(f.read_text())):
+            if isinstance(node, ast.Import):
+                mods = [a.name for a in node.names]
+            elif isinstance(node, ast.ImportFrom):
+                base = node.module or ""
+                mods = [base] + [f"{base}.{a.name}".lstrip(".") for a in node.names]
+                if node.level == depth + 1:         # relative to the latentmix package
+                    mods = [f"latentmix.{m}" for m in mods]
+            else:
+                continue
+            assert not any(m == "latentmix.train" or m.startswith("latentmix.train.") for m in mods), (f, mods)
