@@ -40,7 +40,8 @@ def read_header(path) -> dict:
         with safe_open(str(path), framework="pt") as f:
             meta = f.metadata() or {}
     except Exception as e:
-        raise ModelFileError(f"{path}: not a safetensors model file or truncated ({str(e).splitlines()[0][:120]})") from None
+        reason = str(e).splitlines()[0][:120]
+        raise ModelFileError(f"{path}: not a safetensors model file or truncated ({reason})") from None
     if "latentmix" not in meta:
         raise ModelFileError(f"{path}: safetensors file without a latentmix header")
     try:

@@ -8,8 +8,6 @@ from __future__ import annotations
 import sys
 from pathlib import Path
 
-import torch
-
 from .. import SAMPLE_RATE
 from ..audio import AUDIO_EXTENSIONS, find_audio, read_audio, write_audio
 from ..device import resolve_device

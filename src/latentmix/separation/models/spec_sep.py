@@ -2,20 +2,20 @@
 
 Why this design: a mask over the mixture STFT only has to *choose* energy, not synthesise a waveform, so a small
 network gets within reach of the ideal-ratio-mask ceiling; the band split (BSRNN-style, Luo & Yu 2023) turns
-the 1025 bins of a 2048-point STFT into 22 band tokens per frame so the sequence models stay cheap; masks are a softmax over the 4 stems,
-so the estimates sum exactly to the mixture (the MSDM mixture is a sum). The spec.yaml preset now uses n_fft 2048
-/ hop 512 (1.68 M parameters): a same-budget Demucs beat the 1024-point version on bass, whose mask ceiling is
-set by frequency resolution; the longer STFT halves the frames and trains 1.7x faster per step. With n_fft 1024
-(1.0 M parameters, dilated-conv time model) it cost ~1.25 GFLOP per audio second (0.93 in convs/linears/FFTs + 0.31 in the band
-GRUs) and ran ~66x real time on 2 lightly loaded threads (30 s of audio, inference_mode; the all-GRU variant
-~38x). A waveform codec separator of the same size costs about as many
+the 1025 bins of a 2048-point STFT into 22 band tokens per frame so the sequence models stay cheap; masks are a
+softmax over the 4 stems, so the estimates sum exactly to the mixture (the MSDM mixture is a sum). The spec.yaml
+preset now uses n_fft 2048 / hop 512 (1.68 M parameters): a same-budget Demucs beat the 1024-point version on
+bass, whose mask ceiling is set by frequency resolution; the longer STFT halves the frames and trains 1.7x faster
+per step. With n_fft 1024 (1.0 M parameters, dilated-conv time model) it cost ~1.25 GFLOP per audio second (0.93
+in convs/linears/FFTs + 0.31 in the band GRUs) and ran ~66x real time on 2 lightly loaded threads (30 s of audio,
+inference_mode; the all-GRU variant ~38x). A waveform codec separator of the same size costs about as many
 FLOPs but runs 4-10x slower on CPU (small-channel convolutions at 22 kHz are memory-bound).
 Caveat: on an oversubscribed CPU (load above the core count) 2 torch threads stall at every parallel region;
 1 thread then ran 22x real time where 2 threads ran 1x.
 
 mixture (B, 1, T) -> STFT (B, F, N) -> log|X| per band -> band tokens (B, K, N, C) -> [time model over N per
-band (dilated convs or BiGRU), bidirectional GRU over K per frame] x layers -> per-band mask head -> softmax over stems (B, 4, F, N)
--> masks * X -> iSTFT -> stems (B, 4, T).
+band (dilated convs or BiGRU), bidirectional GRU over K per frame] x layers -> per-band mask head -> softmax over
+stems (B, 4, F, N) -> masks * X -> iSTFT -> stems (B, 4, T).
 """
 from __future__ import annotations
 
