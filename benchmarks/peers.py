@@ -183,8 +183,8 @@ def separation_markdown(results: dict, rows, meta: dict, ref: str | None) -> tup
 
 def run_separation(args) -> tuple[str, dict]:
     from latentmix.data.datasets import list_tracks
+    from latentmix.device import resolve_device
     from latentmix.evaluation.separation import evaluate_separation
-    from latentmix.separation.registry import resolve_device
     torch.set_num_threads(args.threads)
     device = resolve_device(args.device)
     rows = separation_rows(args, device)

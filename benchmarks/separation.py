@@ -6,7 +6,7 @@ Run `python benchmarks/separation.py --data data/slakhlike [--split test] [--mod
 
 Rows, in this order (each optional except the oracle):
   NAME        every `--model NAME=PATH` separator file, run through the 'supervised' method exactly as
-              `latentmix separate` runs it: separation.registry.separate_long with the model's own
+              `latentmix separate` runs it: separation.apply.separate_long with the model's own
               segment_seconds, overlap 0.25, 4 segments per call, under inference_mode.
   shipped     the shipped default separator (`--shipped`), same path.
   IRM         the ideal ratio mask from the true stems (method 'oracle-irm', power 2, n_fft 2048, hop 512):
@@ -37,7 +37,8 @@ from latentmix import __version__  # noqa: E402
 from latentmix.errors import ConfigError, LatentmixError, ModelFileError  # noqa: E402
 from latentmix.evaluation.separation import Candidate, CodecCeiling, evaluate_separation  # noqa: E402
 from latentmix.metrics.protocols import get_protocol  # noqa: E402
-from latentmix.separation.registry import get_method, resolve_device  # noqa: E402
+from latentmix.device import resolve_device  # noqa: E402
+from latentmix.separation.registry import get_method  # noqa: E402
 
 WARMUP_SECONDS = 1.0
 TARGETS = {"all_db": 8.0, "pct_irm": 50.0, "xrt": 20.0}

@@ -33,7 +33,7 @@ def _json_roundtrip(record, cls):
 def _old_loop(method, tracks, protocol, whole=False):
     """The separate-and-score loop as benchmarks/separation.py (and `latentmix eval msdm`) wrote it."""
     from latentmix.data.datasets import load_track
-    from latentmix.separation.registry import separate_long
+    from latentmix.separation.apply import separate_long
     records, per_track = [], {}
     for t in tracks:
         refs = load_track(t, SAMPLE_RATE, stems=protocol.stems)

@@ -1,4 +1,4 @@
-"""The ideal ratio mask oracle and the method registry."""
+"""The ideal ratio mask oracle, the method registry (names -> methods, nothing else) and the one device rule."""
 import math
 
 import pytest
@@ -6,8 +6,10 @@ import torch
 
 from latentmix.errors import ConfigError
 from latentmix.metrics.sisdr import si_sdr_improvement
-from latentmix.separation.oracle import irm
-from latentmix.separation.registry import available_methods, get_method, register_method, separate_long
+from latentmix.separation import registry
+from latentmix.separation.apply import separate_long
+from latentmix.separation.oracle import OracleIRM, irm
+from latentmix.separation.registry import available_methods, get_method, register_method
 
 
 def _two_sines(T=22050 * 2):
@@ -35,6 +37,7 @@ def test_irm_shapes_and_silence():
 
 def test_registry_oracle_and_unknown():
     m = get_method("oracle-irm")
+    assert isinstance(m, OracleIRM) and m.hop == 512
     assert m.needs_references and m.stems == ("bass", "drums", "guitar", "piano")
     stems = torch.randn(1, 4, 22050 * 3) * 0.1
     out = separate_long(m, stems.sum(1, keepdim=True), stems, segment_seconds=1.0)
@@ -56,3 +59,46 @@ def test_register_method_later():
     assert "half-test" in available_methods()
     out = separate_long(get_method("half-test", model=None), torch.ones(1, 1, 30_000))
     assert torch.allclose(out, torch.full((1, 2, 30_000), 0.5))
+
+
+def test_registry_only_registers():
+    """registry.py maps names to method factories: no method, inference or device code lives there."""
+    own = {n for n, v in vars(registry).items() if not n.startswith("_") and callable(v)
+           and getattr(v, "__module__", None) == registry.__name__}
+    assert own == {"register_method", "available_methods", "get_method"}
+    assert not {"OracleIRM", "separate_long", "resolve_device", "torch"} & set(vars(registry))
+    assert {"oracle-irm", "supervised"} <= set(available_methods())
+    assert type(get_method("oracle-irm", hop=256)).__module__ == "latentmix.separation.oracle"
+
+
+def test_one_device_rule():
+    from latentmix import device
+    from latentmix.train import ddp
+    assert ddp.pick_device is device.pick_device
+    assert device.pick_device("cpu") == torch.device("cpu") and device.resolve_device("cpu") == "cpu"
+    assert device.resolve_device("auto") == ("cuda:0" if torch.cuda.is_available() else "cpu")
+    with pytest.raises(ConfigError, match="unknown device"):
+        device.pick_device("gpu0")
+    if not torch.cuda.is_available():
+        with pytest.raises(ConfigError, match="CUDA is not available"):
+            device.pick_device("cuda")
+
+
+def test_separation_never_imports_train():
+    import ast
+    from pathlib import Path
+    import latentmix.separation as sep
+    root = Path(sep.__file__).parent
+    for f in root.rglob("*.py"):
+        depth = len(f.relative_to(root).parts)      # "..train" from separation/x.py, "...train" from models/x.py
+        for node in ast.walk(ast.parse(f.read_text())):
+            if isinstance(node, ast.Import):
+                mods = [a.name for a in node.names]
+            elif isinstance(node, ast.ImportFrom):
+                base = node.module or ""
+                mods = [base] + [f"{base}.{a.name}".lstrip(".") for a in node.names]
+                if node.level == depth + 1:         # relative to the latentmix package
+                    mods = [f"latentmix.{m}" for m in mods]
+            else:
+                continue
+            assert not any(m == "latentmix.train" or m.startswith("latentmix.train.") for m in mods), (f, mods)

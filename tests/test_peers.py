@@ -24,7 +24,7 @@ def _two_steps(task_cls, config, data, out):
 @pytest.mark.parametrize("net", ["htdemucs", "demucs"])
 def test_peer_separator_trains_and_separates(tiny_dataset, tmp_path, net):
     from peer_models.separators import PeerSeparator, PeerSeparatorTask, peer_separator_config
-    from latentmix.separation.registry import separate_long
+    from latentmix.separation.apply import separate_long
     from latentmix.separation.supervised import SupervisedSeparator
     cfg = peer_separator_config(net, segment_seconds=1.0)
     cfg["model"]["segment_seconds"] = 1.0

@@ -1,4 +1,6 @@
-"""Supervised separators: shapes, sums, no quantizer bypass, frozen codec, file round trips, training runs."""
+"""Supervised separators: shapes, sums, no quantizer bypass, frozen codec, file round trips, the forward and loss
+convention (one output type, named unweighted terms, weights from train.weights only), the config-version-1
+migration, the shipped model's output, training runs."""
 from __future__ import annotations
 
 import numpy as np
@@ -7,7 +9,7 @@ import soundfile as sf
 import torch
 
 from latentmix.codec import Codec
-from latentmix.separation.models import build_separator, load_separator
+from latentmix.separation.models import SeparatorOutput, build_separator, load_separator
 
 T_ODD = 8821     # ~0.4 s, not a multiple of any hop
 
@@ -61,16 +63,16 @@ def test_shapes_silence_and_round_trip(name, tiny_codec, tmp_path):
     model = build_separator(configs(tiny_codec)[name]).eval()
     mix = 0.1 * torch.randn(2, 1, T_ODD)
     with torch.no_grad():
-        y, aux = model(mix)
+        out = model(mix)
+        y = out.stems
+        assert type(out) is SeparatorOutput and out.losses == {}
         assert y.shape == (2, 4, T_ODD) and y.dtype == torch.float32
-        assert set(aux) == {"losses", "stats"}
-        y0, _ = model(torch.zeros(1, 1, T_ODD))
-        assert torch.isfinite(y0).all()
+        assert torch.isfinite(model(torch.zeros(1, 1, T_ODD)).stems).all()
     model.save(tmp_path / "m.safetensors", {"test": True})
     loaded = load_separator(tmp_path / "m.safetensors")
     assert type(loaded) is type(model) and loaded.config == model.config
     with torch.no_grad():
-        assert torch.equal(loaded(mix)[0], y)
+        assert torch.equal(loaded(mix).stems, y)
 
 
 @pytest.mark.parametrize("mask", ["softmax", "complex"])
@@ -79,7 +81,7 @@ def test_spec_estimates_sum_to_mixture(mask):
     model = build_separator(dict(SPEC, mask=mask)).eval()
     mix = 0.3 * torch.randn(1, 1, T_ODD)
     with torch.no_grad():
-        y, _ = model(mix)
+        y = model(mix).stems
     assert torch.allclose(y.sum(1, keepdim=True), mix, atol=1e-5)
 
 
@@ -98,8 +100,8 @@ def test_codec_decoder_sees_only_the_quantized_latent(q):
     fixed = seen["q"]
     model.quantizer.forward = lambda z, n=None: fixed
     with torch.no_grad():
-        a, _ = model(torch.randn(1, 1, T_ODD))
-        b, _ = model(10 * torch.randn(1, 1, T_ODD))
+        a = model(torch.randn(1, 1, T_ODD)).stems
+        b = model(10 * torch.randn(1, 1, T_ODD)).stems
     assert torch.equal(a, b)
 
 
@@ -110,9 +112,9 @@ def test_latent_codec_stays_frozen(tiny_codec):
     before = {k: v.clone() for k, v in model.codec.state_dict().items()}
     opt = torch.optim.Adam([p for p in model.parameters() if p.requires_grad], 1e-2)
     stems = 0.1 * torch.randn(2, 4, 4000)
-    for decode in (False, True):
-        y, aux = model(stems.sum(1, keepdim=True), stems, decode=decode)
-        loss = aux["losses"]["latent/mse"] + (y.abs().mean() if y is not None else 0)
+    for terms in (("latent",), ("latent", "l1")):
+        out = model(stems.sum(1, keepdim=True), stems, terms=terms)
+        loss = sum(out.losses.values())
         opt.zero_grad()
         loss.backward()
         opt.step()
@@ -127,7 +129,7 @@ def test_two_training_steps_through_the_loop(name, tiny_codec, sep_data, tmp_pat
            "train": dict(steps=2, batch_size=2, segment_seconds=0.5, val_segment_seconds=0.5, lr=1e-3,
                          log_every=1, val_every=0, val_items=2, ckpt_every=0, tensorboard=False)}
     if name == "latent":
-        cfg["model"] = dict(cfg["model"], loss={"wave_l1": 1.0, "mrstft": 0.0, "sisdr": 0.0})
+        cfg["train"]["weights"] = {"l1": 1.0, "mrstft": 0.0, "sisdr": 0.0}
     res = train("separator", cfg, sep_data, tmp_path / "run", seed=0, quiet=True)
     assert res["step"] == 2 and np.isfinite(res["loss"])
     assert "score" in {k.split("/", 1)[-1] for k in res}
@@ -176,3 +178,124 @@ def test_cli_separate_stereo_other_rate_input(tmp_path):
     for stem in ("bass", "drums", "guitar", "piano"):
         info = sf.info(tmp_path / "out" / "song" / f"{stem}.wav")
         assert info.channels == 1 and info.samplerate == 22050 and abs(info.frames - int(22050 * 1.5)) <= 1
+
+
+# ------------------------------------------------------------------ the forward and loss convention
+
+@pytest.mark.parametrize("name", ARCH_NAMES)
+def test_forward_one_type_named_unweighted_terms(name, tiny_codec):
+    """Whatever the terms asked for, forward returns a SeparatorOutput; its losses are the asked terms the model
+    has, named "sep/<term>", unweighted (the waveform ones equal the plain loss of the returned stems)."""
+    torch.manual_seed(4)
+    model = build_separator(configs(tiny_codec)[name]).train()
+    stems = 0.1 * torch.randn(2, 4, 4000)
+    mix = stems.sum(1, keepdim=True)
+    for terms in (None, ("l1",), ("sisdr", "latent", "commitment", "kl"), ("l1", "mrstft", "codebook")):
+        out = model(mix, stems, terms=terms)
+        assert type(out) is SeparatorOutput and out.stems.shape == stems.shape
+        asked = set(model.TERMS) if terms is None else set(terms) & set(model.TERMS)
+        names = {k.split("/", 1)[1] for k in out.losses}
+        assert all(k.startswith("sep/") for k in out.losses) and names <= asked
+        assert names >= asked & {"l1", "mrstft", "sisdr", "latent"}
+        if "l1" in asked:
+            assert torch.allclose(out.losses["sep/l1"], (out.stems - stems).abs().mean())
+    if name == "latent":      # latent terms alone: the decoder stays out of the loop, same output type
+        out = model(mix, stems, terms=("latent",))
+        assert type(out) is SeparatorOutput and out.stems is None and set(out.losses) == {"sep/latent"}
+
+
+def test_task_applies_train_weights_to_named_terms(tiny_codec):
+    import inspect
+    from latentmix.errors import ConfigError
+    from latentmix.train.tasks.separator import SeparatorTask
+    model_cfg = configs(tiny_codec)["codec_vae"]
+    weights = {"l1": 0.5, "mrstft": 0.0, "sisdr": 2.0, "kl": 0.1}
+    task = SeparatorTask({"model": model_cfg, "train": {"weights": weights}}, "/unused", 0)
+    torch.manual_seed(6)
+    model = task.build_model().train()
+    stems = 0.1 * torch.randn(2, 4, 4000)
+    torch.manual_seed(7)
+    res = task.training_step(model, stems, 0)
+    assert {k for k in res if k.startswith("sep/")} == {"sep/l1", "sep/sisdr", "sep/kl"}
+    expect = 0.5 * res["sep/l1"] + 2.0 * res["sep/sisdr"] + 0.1 * res["sep/kl"]
+    assert torch.allclose(res["loss"].detach(), expect)
+    assert "arch" not in inspect.getsource(SeparatorTask.training_step)     # no branching on the architecture
+    # a config-version-1 training config (weights in the model section) trains the same objective
+    legacy = dict(model_cfg, loss={"wave_l1": 0.5, "mrstft": 0.0, "sisdr": 2.0}, bottleneck_weight={"kl": 0.1})
+    old = SeparatorTask({"model": legacy, "train": {}}, "/unused", 0)
+    assert old.weights == task.weights and old.terms == task.terms and old.model_config == task.model_config
+    with pytest.raises(ConfigError, match="unknown separator loss term"):
+        SeparatorTask({"model": model_cfg, "train": {"weights": {"wave_l1": 1.0}}}, "/unused", 0)
+    zero = {k: 0.0 for k in ("l1", "mrstft", "sisdr", "commitment", "codebook", "kl")}
+    with pytest.raises(ConfigError, match="weight 0"):
+        SeparatorTask({"model": model_cfg, "train": {"weights": zero}}, "/unused", 0).build_model()
+
+
+def test_presets_hold_architecture_only():
+    from latentmix.config import load_config
+    from latentmix.separation.models.base import legacy_weights
+    for name in ("spec", "gpu_large", "rvq", "vq", "vae", "latent"):
+        cfg = load_config(name, "separator")
+        assert legacy_weights(cfg["model"]) == (cfg["model"], {}) and cfg["train"]["weights"]
+
+
+# ------------------------------------------------------------------ model files: migration, the shipped model
+
+def _as_version_1(path, legacy: dict):
+    """Rewrite a model file's header as the pre-#15 code wrote it: no config_version, weights in the config."""
+    from latentmix.checkpoint import load_tensors, save_tensors
+    header, tensors = load_tensors(path)
+    header.pop("config_version")
+    header["config"].update(legacy)
+    save_tensors(path, tensors, header)
+
+
+def test_config_version_1_files_load(tiny_codec, tmp_path):
+    """The shipped separator was written with config version 1 (loss weights in its config): it loads, its
+    config comes back architecture-only, and a re-save is version 2. So do version-1 files of every arch."""
+    from latentmix.checkpoint import read_header
+    from latentmix.errors import ModelFileError
+    from latentmix.pretrained.registry import default_separator_path
+    header = read_header(default_separator_path())
+    assert "config_version" not in header and "loss" in header["config"]
+    shipped = load_separator(default_separator_path())
+    assert "loss" not in shipped.config
+    assert shipped.config == {k: v for k, v in header["config"].items() if k != "loss"}
+    shipped.save(tmp_path / "v2.safetensors")
+    h2 = read_header(tmp_path / "v2.safetensors")
+    assert h2["config_version"] == 2 and h2["config"] == shipped.config
+    legacy = {"spec": {"loss": {"wave_l1": 1.0, "mrstft": 1.0, "sisdr": 1.0}},
+              "codec_vae": {"loss": {"wave_l1": 1.0, "mrstft": 1.0, "sisdr": 1.0},
+                            "bottleneck_weight": {"commitment": 0.25, "codebook": 1.0, "kl": 1e-3}},
+              "latent": {"latent_weight": 1.0, "loss": {"wave_l1": 0.0, "mrstft": 0.0, "sisdr": 0.0}}}
+    mix = 0.1 * torch.randn(1, 1, T_ODD)
+    for name, keys in legacy.items():
+        torch.manual_seed(0)
+        model = build_separator(configs(tiny_codec)[name]).eval()
+        path = tmp_path / f"{name}.safetensors"
+        model.save(path)
+        _as_version_1(path, keys)
+        loaded = load_separator(path)
+        assert loaded.config == model.config
+        with torch.no_grad():
+            assert torch.equal(loaded(mix).stems, model(mix).stems)
+    from latentmix.checkpoint import load_tensors, save_tensors
+    header, tensors = load_tensors(tmp_path / "v2.safetensors")
+    save_tensors(tmp_path / "v9.safetensors", tensors, dict(header, config_version=9))
+    with pytest.raises(ModelFileError, match="config version 9 is newer"):
+        load_separator(tmp_path / "v9.safetensors")
+
+
+def test_shipped_separator_output_unchanged():
+    """The shipped separator's stems for a short random input, as the code before the #15 refactor computed
+    them (tests/data/separator_default_ref.npz: mix = 0.1 * randn(1, 1, 4000) after torch.manual_seed(0))."""
+    from pathlib import Path
+    from latentmix.separation.registry import get_method
+    ref = np.load(Path(__file__).parent / "data" / "separator_default_ref.npz")
+    mix = torch.from_numpy(ref["mix"])
+    method = get_method("supervised")
+    with torch.no_grad():
+        y = method.model(mix).stems
+    assert y.shape == ref["stems"].shape
+    assert np.allclose(y.numpy(), ref["stems"], atol=1e-5, rtol=0)
+    assert np.allclose(method.separate(mix).numpy(), ref["stems"], atol=1e-5, rtol=0)

@@ -7,7 +7,8 @@ from torch import nn
 
 from latentmix import SAMPLE_RATE, STEMS
 from latentmix.errors import ConfigError
-from latentmix.separation.models.base import SeparatorBase
+from latentmix.separation.apply import apply_chunked
+from latentmix.separation.models.base import SeparatorBase, SeparatorOutput
 from latentmix.train.tasks.separator import SeparatorTask
 
 from . import require
@@ -18,21 +19,23 @@ PRESETS = {
     "htdemucs": dict(channels=24, depth=4, nfft=4096, t_layers=2, t_heads=8, bottom_channels=0, segment=2),
     "demucs": dict(channels=48, depth=5, resample=False, lstm_layers=0, segment=2),
 }
-LOSS = {"wave_l1": 1.0}          # Demucs's published training loss: L1 on the waveform of every stem
+# Demucs's published training loss: L1 on the waveform of every stem (train.weights; unlisted terms weigh 1)
+WEIGHTS = {"l1": 1.0, "mrstft": 0.0, "sisdr": 0.0}
 
 
 class PeerSeparator(SeparatorBase, nn.Module):
     """A demucs-package network behind latentmix's separator interface; config = {arch: 'peer', net: 'htdemucs'
-    | 'demucs', kwargs: constructor overrides, segment_seconds, loss}. Mono in, 4 mono stems out."""
+    | 'demucs', kwargs: constructor overrides, segment_seconds}. Mono in, 4 mono stems out; the waveform loss
+    terms (weighted by the task's train.weights)."""
 
     def __init__(self, arch: str = "peer", net: str = "htdemucs", kwargs: dict | None = None,
-                 segment_seconds: float = 2.0, stems=STEMS, sample_rate: int = SAMPLE_RATE, loss: dict | None = None):
+                 segment_seconds: float = 2.0, stems=STEMS, sample_rate: int = SAMPLE_RATE):
         super().__init__()
         if net not in PRESETS:
             raise ConfigError(f"unknown peer separator '{net}' (known: {', '.join(PRESETS)})")
         kw = {**PRESETS[net], **(kwargs or {})}
         self.config = dict(arch=arch, net=net, kwargs=kw, segment_seconds=float(segment_seconds),
-                           stems=list(stems), sample_rate=int(sample_rate), loss=dict(loss or LOSS))
+                           stems=list(stems), sample_rate=int(sample_rate))
         require("demucs")
         if net == "htdemucs":
             from demucs.htdemucs import HTDemucs as cls
@@ -43,16 +46,22 @@ class PeerSeparator(SeparatorBase, nn.Module):
     def _net(self, mix):
         return self.net(mix)[:, :, 0]           # (B, S, 1, T) -> (B, S, T)
 
-    def forward(self, mix, stems=None):
-        """mix (B, 1, T) -> (stems (B, S, T), {'losses': {}, 'stats': {}}); the losses come from the task.
+    @property
+    def hop_multiple(self) -> int:
+        """HTDemucs: its STFT hop (nfft / 4), so that segments keep its frame grid; Demucs: 1."""
+        return int(self.config["kwargs"].get("nfft", 4096)) // 4 if self.config["net"] == "htdemucs" else 1
+
+    def forward(self, mix, targets=None, terms=None) -> SeparatorOutput:
+        """mix (B, 1, T) -> SeparatorOutput(stems (B, S, T), waveform loss terms given targets, {}).
 
         HTDemucs at inference takes at most its training segment (its transformer is sized to it), so longer
-        input is cut into segments and cross-faded, as demucs.apply does (overlap 0.25)."""
-        seg = int(round(self.config["segment_seconds"] * self.sample_rate))
+        input goes through latentmix.separation.apply in hop-aligned segments, cross-faded (overlap 0.25)."""
+        seg = self.segment_samples
         if not self.training and self.config["net"] == "htdemucs" and mix.shape[-1] > seg:
-            from latentmix.separation.stitch import apply_chunked
-            return apply_chunked(self._net, mix, seg, 0.25, num_outputs=len(self.stems)), {"losses": {}, "stats": {}}
-        return self._net(mix), {"losses": {}, "stats": {}}
+            y = apply_chunked(self._net, mix, seg, 0.25, self.hop_multiple, num_outputs=len(self.stems))
+        else:
+            y = self._net(mix)
+        return self.output(y, targets, terms)
 
 
 class PeerSeparatorTask(SeparatorTask):
@@ -61,7 +70,7 @@ class PeerSeparatorTask(SeparatorTask):
     def build_model(self):
         cfg = dict(self.model_config)
         cfg.pop("arch", None)
-        return PeerSeparator(**cfg)
+        return self.checked(PeerSeparator(**cfg))
 
 
 def peer_separator_config(net: str, **train) -> dict:
@@ -71,4 +80,5 @@ def peer_separator_config(net: str, **train) -> dict:
              betas=[0.9, 0.999], weight_decay=0.0, grad_clip=5.0, lr_schedule="cosine", warmup_steps=20,
              lr_min_ratio=0.05, log_every=25, val_every=100, val_items=32, ckpt_every=100, seed=0)
     t.update(train)
-    return {"model": {"arch": "peer", "net": net, "segment_seconds": 2.0, "loss": dict(LOSS)}, "train": t}
+    t.setdefault("weights", dict(WEIGHTS))
+    return {"model": {"arch": "peer", "net": net, "segment_seconds": 2.0}, "train": t}

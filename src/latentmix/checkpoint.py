@@ -1,8 +1,10 @@
 """The one model-file format: safetensors tensors plus a JSON header, for every model kind.
 
-The header (safetensors metadata key "latentmix") holds kind, format_version, config, latentmix_version and
-training provenance. Loading is strict: wrong kind, newer format, missing/extra/mis-shaped tensors, truncated
-or non-safetensors files all raise ModelFileError naming the file. No pickle is ever loaded.
+The header (safetensors metadata key "latentmix") holds kind, format_version, config, config_version,
+latentmix_version and training provenance. format_version is the file layout (all kinds); config_version is the
+version of one kind's config (ModelIO.migrate_config upgrades an older one at load). Loading is strict: wrong
+kind, newer format or config version, missing/extra/mis-shaped tensors, truncated or non-safetensors files all
+raise ModelFileError naming the file. No pickle is ever loaded.
 """
 from __future__ import annotations
 
@@ -38,7 +40,8 @@ def read_header(path) -> dict:
         with safe_open(str(path), framework="pt") as f:
             meta = f.metadata() or {}
     except Exception as e:
-        raise ModelFileError(f"{path}: not a safetensors model file or truncated ({str(e).splitlines()[0][:120]})") from None
+        reason = str(e).splitlines()[0][:120]
+        raise ModelFileError(f"{path}: not a safetensors model file or truncated ({reason})") from None
     if "latentmix" not in meta:
         raise ModelFileError(f"{path}: safetensors file without a latentmix header")
     try:
@@ -67,10 +70,18 @@ def load_tensors(path, kind: str | None = None) -> tuple[dict, dict[str, torch.T
 class ModelIO:
     """Mixin giving a torch module `from_config`, `save` and a strict `load` in the one model format.
 
-    Subclasses set KIND and keep their constructor keyword arguments in `self.config` (JSON-serialisable).
+    Subclasses set KIND and keep their constructor keyword arguments in `self.config` (JSON-serialisable). A
+    change to what a kind's config holds bumps CONFIG_VERSION and teaches `migrate_config` the older version, so
+    that files written before the change keep loading (a header without config_version is version 1).
     """
 
     KIND = "model"
+    CONFIG_VERSION = 1
+
+    @classmethod
+    def migrate_config(cls, config: dict, version: int) -> dict:
+        """A config saved at `version` (below CONFIG_VERSION), upgraded to CONFIG_VERSION; default: unchanged."""
+        return config
 
     @classmethod
     def from_config(cls, config: dict):
@@ -82,13 +93,21 @@ class ModelIO:
 
     def save(self, path, provenance: dict | None = None) -> None:
         header = {"kind": self.KIND, "format_version": FORMAT_VERSION, "config": self.config,
-                  "latentmix_version": __version__, "provenance": provenance or {}}
+                  "config_version": self.CONFIG_VERSION, "latentmix_version": __version__,
+                  "provenance": provenance or {}}
         save_tensors(path, self.state_dict(), header)
 
     @classmethod
     def load(cls, path, device="cpu"):
         header, tensors = load_tensors(path, cls.KIND)
-        model = cls.from_config(header["config"])
+        version = int(header.get("config_version", 1))
+        if version > cls.CONFIG_VERSION:
+            raise ModelFileError(f"{path}: {cls.KIND} config version {version} is newer than this latentmix "
+                                 f"supports ({cls.CONFIG_VERSION}); upgrade latentmix")
+        config = dict(header["config"])
+        if version < cls.CONFIG_VERSION:
+            config = cls.migrate_config(config, version)
+        model = cls.from_config(config)
         own = model.state_dict()
         missing = sorted(set(own) - set(tensors))
         extra = sorted(set(tensors) - set(own))

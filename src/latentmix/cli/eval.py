@@ -12,7 +12,8 @@ from .. import __version__
 from ..fileio import atomic_path
 from ..errors import ConfigError, InputError
 from ..metrics.protocols import format_table, get_protocol, reference_tracks, score_folders
-from ..separation.registry import get_method, resolve_device
+from ..device import resolve_device
+from ..separation.registry import get_method
 
 
 def register(subparsers) -> None:

@@ -1,19 +1,20 @@
 """`latentmix separate`: mixtures in, `OUT/<song>/<stem>.wav` out, with any registered method.
 
-Long files are cut into overlapping segments and stitched (separation.stitch.apply_chunked), as demucs does.
+Long files are cut into overlapping hop-aligned segments and stitched (separation.apply.separate_long), as demucs
+does.
 """
 from __future__ import annotations
 
 import sys
 from pathlib import Path
 
-import torch
-
 from .. import SAMPLE_RATE
 from ..audio import AUDIO_EXTENSIONS, find_audio, read_audio, write_audio
+from ..device import resolve_device
 from ..errors import ConfigError, InputError
 from ..metrics.protocols import load_stems
-from ..separation.registry import get_method, resolve_device, separate_long
+from ..separation.apply import separate_long
+from ..separation.registry import get_method
 
 EPILOG = """inputs: audio files or folders (searched recursively) holding mixtures. For --method oracle-irm
 (which reads the true stems) give MSDM track folders holding bass.wav, drums.wav, ... (the mixture is the sum

@@ -31,6 +31,33 @@ def _block_dilations(dilations, n_blocks: int) -> list[tuple]:
     return [tuple(int(x) for x in dilations)] * n_blocks
 
 
+def conv_encoder(in_channels: int, widths, strides, latent_dim: int, dilations, kernel: int = 7,
+                 causal: bool = False, activation: str = "snake") -> nn.Sequential:
+    """The conv codec's SEANet/DAC encoder: (B, in_channels, T) -> (B, latent_dim, T / prod(strides)).
+
+    widths[i] is the width before stride i (len(strides) + 1 entries); `dilations` is one list for every block
+    or one list per block. Codec builds its encoder with it, and so does the codec separator.
+    """
+    dils = _block_dilations(dilations, len(strides))
+    kw = dict(kernel=kernel, causal=causal, activation=activation)
+    enc = [Conv1d(in_channels, widths[0], 7, causal=causal)]
+    enc += [EncoderBlock(widths[i], widths[i + 1], s, dils[i], **kw) for i, s in enumerate(strides)]
+    enc += [make_activation(activation, widths[-1]), Conv1d(widths[-1], latent_dim, 3, causal=causal)]
+    return nn.Sequential(*enc)
+
+
+def conv_decoder(latent_dim: int, widths, strides, out_channels: int, dilations, kernel: int = 7,
+                 causal: bool = False, activation: str = "snake") -> nn.Sequential:
+    """The mirror of `conv_encoder` (same widths, strides, dilations): (B, latent_dim, F) ->
+    (B, out_channels, F * prod(strides))."""
+    dils = _block_dilations(dilations, len(strides))
+    kw = dict(kernel=kernel, causal=causal, activation=activation)
+    dec = [Conv1d(latent_dim, widths[-1], 7, causal=causal)]
+    dec += [DecoderBlock(widths[i + 1], widths[i], s, dils[i], **kw) for i, s in reversed(list(enumerate(strides)))]
+    dec += [make_activation(activation, widths[0]), Conv1d(widths[0], out_channels, 7, causal=causal)]
+    return nn.Sequential(*dec)
+
+
 def inference_cache():
     """Cache weight-norm weights while gradients are off (inference): each weight is computed once."""
     return parametrize.cached() if not torch.is_grad_enabled() else contextlib.nullcontext()
@@ -70,18 +97,10 @@ class Codec(nn.Module, ModelIO, CodecModel):
         if architecture != "conv":
             raise ConfigError(f"unknown codec architecture '{architecture}' (conv or spectral)")
         widths = [min(base_channels * 2 ** i, max_channels) for i in range(len(strides) + 1)]
-        dils = _block_dilations(dilations, len(self.strides))
         kw = dict(kernel=residual_kernel, causal=causal, activation=activation)
-        enc = [Conv1d(channels, widths[0], 7, causal=causal)]
-        enc += [EncoderBlock(widths[i], widths[i + 1], s, dils[i], **kw) for i, s in enumerate(self.strides)]
-        enc += [make_activation(activation, widths[-1]), Conv1d(widths[-1], latent_dim, 3, causal=causal)]
-        self.encoder = nn.Sequential(*enc)
+        self.encoder = conv_encoder(channels, widths, self.strides, latent_dim, dilations, **kw)
         self.quantizer = build_quantizer(latent_dim, quantizer)
-        dec = [Conv1d(latent_dim, widths[-1], 7, causal=causal)]
-        dec += [DecoderBlock(widths[i + 1], widths[i], s, dils[i], **kw)
-                for i, s in reversed(list(enumerate(self.strides)))]
-        dec += [make_activation(activation, widths[0]), Conv1d(widths[0], channels, 7, causal=causal)]
-        self.decoder = nn.Sequential(*dec)
+        self.decoder = conv_decoder(latent_dim, widths, self.strides, channels, dilations, **kw)
         self.receptive_field = receptive_field(self.encoder)            # samples
         self.decoder_receptive_field = receptive_field_frames(self.decoder)  # frames
 

@@ -5,7 +5,7 @@ benchmarks all go through `evaluate_separation`; its records are what they rende
 A method is anything with the interface of latentmix.separation.registry's methods (`name`, `stems`,
 `needs_references`, `segment_seconds`, `separate(mix (n, 1, T), refs (n, S, T) | None) -> (n, S, T)`): a
 supervised separator, the IRM oracle, a peer wrapped in SupervisedSeparator. `Candidate` runs one the way
-`latentmix separate` does (separation.registry.separate_long: the method's own segment, overlap 0.25, 4 segments
+`latentmix separate` does (separation.apply.separate_long: the method's own segment, overlap 0.25, 4 segments
 per call, under inference_mode) or on the whole track at once (`whole=True`). `CodecCeiling` is a candidate that
 puts each true stem through a codec: the best a separator that outputs that codec's codes could do.
 
@@ -74,7 +74,7 @@ class Candidate:
                 f"{self.batch_segments} segments per call)")
 
     def run(self, mix: torch.Tensor, refs: torch.Tensor) -> torch.Tensor:
-        from ..separation.registry import separate_long
+        from ..separation.apply import separate_long
         if self.whole:
             with torch.inference_mode():
                 return self.method.separate(mix, refs if self.needs_references else None)[0]

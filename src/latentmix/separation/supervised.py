@@ -1,22 +1,22 @@
-"""The 'supervised' separation method: a trained separator file run chunk by chunk on long audio.
+"""The 'supervised' separation method: a trained separator file run segment by segment on long audio.
 
-Registers itself with the method registry on import; `build_separator` / `load_separator` live in
-separation.models and are re-exported here (see that package for the three architectures).
+`build_separator` / `load_separator` live in separation.models and are re-exported here (see that package for
+the three architectures); long inputs go through separation.apply, the one chunked-inference path.
 """
 from __future__ import annotations
 
 import torch
 
 from ..pretrained.registry import default_separator_path, resolve_model
+from .apply import segment_length, separate_long
 from .models import ARCHS, build_separator, load_separator
-from .stitch import apply_chunked
 
 
 class SupervisedSeparator:
     """A trained separator as a method: separate(mix (n, 1, T), refs=None) -> (n, 4, T) on the input's device.
 
-    Inputs longer than `segment_seconds` (the model's config by default) are cut into chunks with `overlap`
-    and cross-faded by stitch.apply_chunked; shorter ones run whole; all under torch.inference_mode.
+    Inputs longer than one segment (the model's `segment_seconds` by default, aligned to its hop) go through
+    separation.apply.separate_long with `overlap`; shorter ones run whole; all under torch.inference_mode.
     """
 
     name = "supervised"
@@ -25,7 +25,7 @@ class SupervisedSeparator:
     def __init__(self, model=None, device: str = "cpu", segment_seconds: float | None = None,
                  overlap: float = 0.25, batch_size: int = 1, **_ignored):
         """model: a separator file, a registered name, None (the shipped default) or a loaded separator module
-        (anything with the separator forward convention, `stems`, `sample_rate` and `config`)."""
+        (anything with the separator forward convention, `stems`, `sample_rate`, `hop_multiple` and `config`)."""
         torch.set_flush_denormal(True)   # denormal mask products on quiet passages slow CPU kernels 3-10x
         self.device = torch.device(device)
         if isinstance(model, torch.nn.Module):
@@ -35,32 +35,18 @@ class SupervisedSeparator:
             self.path = resolve_model(None if model in ("supervised",) else model, "separator")
             self.model = load_separator(self.path, device=self.device)
         self.stems = self.model.stems
-        seg = float(segment_seconds or self.model.config.get("segment_seconds", 6.0))
-        self.segment_seconds = seg
-        self.segment = max(1, int(round(seg * self.model.sample_rate)))   # models pad to their hop internally
+        self.sample_rate = self.model.sample_rate
+        self.hop = int(getattr(self.model, "hop_multiple", 1))
+        self.segment_seconds = float(segment_seconds or self.model.config.get("segment_seconds", 6.0))
+        self.segment = segment_length(self.segment_seconds, self.sample_rate, self.hop)
         self.overlap, self.batch_size = float(overlap), int(batch_size)
 
-    def _run(self, x: torch.Tensor) -> torch.Tensor:
-        return self.model(x)[0]
-
     def separate(self, mix: torch.Tensor, refs: torch.Tensor | None = None) -> torch.Tensor:
-        dev = mix.device
+        if mix.shape[-1] > self.segment:       # separate_long calls back here with segments of self.segment
+            return separate_long(self, mix, None, self.segment_seconds, self.overlap, self.sample_rate,
+                                 self.batch_size)
         with torch.inference_mode():
-            if mix.shape[-1] <= self.segment:      # one segment (e.g. a chunk from separate_long): run it whole
-                return self.model(mix.to(self.device).float())[0].to(dev)
-            y = apply_chunked(self._run, mix.to(self.device).float(), self.segment, self.overlap,
-                              num_outputs=len(self.stems), batch_size=self.batch_size)
-        return y.to(dev)
+            return self.model(mix.to(self.device).float()).stems.to(mix.device)
 
-
-def _register() -> None:
-    try:
-        from .registry import register_method
-    except ImportError:          # the registry is optional for users of the models alone
-        return
-    register_method("supervised", SupervisedSeparator)
-
-
-_register()
 
 __all__ = ["ARCHS", "SupervisedSeparator", "build_separator", "default_separator_path", "load_separator"]

@@ -12,6 +12,8 @@ import numpy as np
 import torch
 import torch.distributed as dist
 
+from ..device import pick_device
+
 
 @dataclass
 class DistInfo:
@@ -24,18 +26,6 @@ class DistInfo:
     @property
     def is_main(self) -> bool:
         return self.rank == 0
-
-
-def pick_device(device: str = "auto", local_rank: int = 0) -> torch.device:
-    """'auto' -> cuda:<local_rank> when CUDA is available, else cpu; 'cuda' picks the local rank's GPU."""
-    if device == "auto":
-        device = "cuda" if torch.cuda.is_available() else "cpu"
-    if device == "cuda":
-        if not torch.cuda.is_available():
-            from ..errors import ConfigError
-            raise ConfigError("--device cuda: CUDA is not available on this machine")
-        return torch.device("cuda", local_rank % max(torch.cuda.device_count(), 1))
-    return torch.device(device)
 
 
 def setup_distributed(device: str = "auto") -> DistInfo:

@@ -1,6 +1,7 @@
 """The supervised separator architectures ('spec', 'codec', 'latent') behind one build/load entry point.
 
-Every model maps a mixture (batch, 1, time) to stems (batch, 4, time) plus {"losses", "stats"}.
+Every model's forward maps a mixture (batch, 1, time) to a SeparatorOutput: stems (batch, 4, time), named
+unweighted loss terms (given targets) and stats; see base.py for the convention.
 """
 from __future__ import annotations
 
@@ -8,7 +9,7 @@ from pathlib import Path
 
 from ...checkpoint import read_header
 from ...errors import ConfigError, ModelFileError
-from .base import SeparatorBase, separation_losses
+from .base import TERMS, SeparatorBase, SeparatorOutput, legacy_weights, separation_losses
 
 ARCHS = ("spec", "codec", "latent")
 
@@ -46,5 +47,5 @@ def load_separator(path, device="cpu"):
     return separator_class(arch).load(path, device=device)
 
 
-__all__ = ["ARCHS", "SeparatorBase", "build_separator", "load_separator", "separation_losses",
-           "separator_class"]
+__all__ = ["ARCHS", "TERMS", "SeparatorBase", "SeparatorOutput", "build_separator", "legacy_weights",
+           "load_separator", "separation_losses", "separator_class"]

@@ -17,7 +17,7 @@ from ... import SAMPLE_RATE, STEMS
 from ...codec import Codec
 from ...codec.quantize import no_codebook_update
 from ...errors import ConfigError, ModelFileError
-from .base import SeparatorBase
+from .base import WAVE_TERMS, SeparatorBase, SeparatorOutput
 
 
 def default_codec_path():
@@ -44,17 +44,19 @@ class DilatedBlock(nn.Module):
 
 
 class LatentSeparator(nn.Module, SeparatorBase):
-    """forward(mix (B, 1, T), targets (B, S, T) | None) -> (stems (B, S, T), aux).
+    """forward(mix (B, 1, T), targets (B, S, T) | None, terms) -> SeparatorOutput.
 
-    With targets, aux["losses"] holds "latent/mse" (predicted vs the codec's latents of each true stem,
-    normalised by the targets' variance) weighted by `latent_weight`; waveform losses on the decoded stems are
-    added by the training task (weights in `loss`, which may be zero to train on latents only: much cheaper).
+    Loss terms: "sep/latent" (predicted vs the codec's latents of each true stem, mean-square error normalised by
+    the targets' variance) and the waveform terms on the decoded stems. The codec decoder runs only when the
+    stems are needed: without targets, or when `terms` holds a waveform term; training on "latent" alone (the
+    latent.yaml preset) leaves it out of the loop, which is much cheaper, and returns stems None.
     """
 
+    TERMS = ("latent",) + WAVE_TERMS
+
     def __init__(self, arch: str = "latent", codec: str | None = None, codec_config: dict | None = None,
-                 channels: int = 256, dilations=(1, 2, 4, 8, 1, 2, 4, 8), kernel: int = 3,
-                 latent_weight: float = 1.0, stems=STEMS, sample_rate: int = SAMPLE_RATE,
-                 segment_seconds: float = 6.0, loss: dict | None = None):
+                 channels: int = 256, dilations=(1, 2, 4, 8, 1, 2, 4, 8), kernel: int = 3, stems=STEMS,
+                 sample_rate: int = SAMPLE_RATE, segment_seconds: float = 6.0):
         super().__init__()
         if arch != "latent":
             raise ConfigError(f"LatentSeparator got arch '{arch}'")
@@ -67,9 +69,8 @@ class LatentSeparator(nn.Module, SeparatorBase):
             self.codec = Codec.from_config(codec_config)
         self.codec.eval().requires_grad_(False)
         self.config = dict(arch=arch, codec=codec, codec_config=codec_config, channels=channels,
-                           dilations=list(dilations), kernel=kernel, latent_weight=latent_weight,
-                           stems=list(stems), sample_rate=sample_rate, segment_seconds=segment_seconds,
-                           loss=loss or {"wave_l1": 0.0, "mrstft": 0.0, "sisdr": 0.0})
+                           dilations=list(dilations), kernel=kernel, stems=list(stems), sample_rate=sample_rate,
+                           segment_seconds=segment_seconds)
         if int(codec_config.get("channels", 1)) != 1:
             raise ConfigError("the latent separator needs a mono codec")
         D, S = int(codec_config["latent_dim"]), len(stems)
@@ -91,24 +92,24 @@ class LatentSeparator(nn.Module, SeparatorBase):
         z = self.codec.encode_latents(wav.reshape(B * C, 1, T))
         return z.reshape(B, C, *z.shape[-2:])
 
-    def forward(self, mix: torch.Tensor, targets: torch.Tensor | None = None, decode: bool = True):
-        """decode=False skips the codec decoder (latent-only training) and returns None for the stems."""
+    def forward(self, mix: torch.Tensor, targets: torch.Tensor | None = None, terms=None) -> SeparatorOutput:
         B, _, T = mix.shape
         z_mix = self.encode(mix)[:, 0]                                          # (B, D, F)
         scale = z_mix.pow(2).mean((1, 2), keepdim=True).sqrt().clamp_min(1e-3)  # level-invariant input
         h = self.blocks(self.inp(z_mix / scale))
         z = (self.out(h) * scale).reshape(B, self.n_stems, self.dim, -1)      # (B, S, D, F)
-        losses, stats = {}, {}
-        if targets is not None:
+        losses = {}
+        wanted = self.wanted_terms(terms)
+        if targets is not None and "latent" in wanted:
             z_t = self.encode(targets)                                          # (B, S, D, F)
             var = z_t.pow(2).mean().clamp_min(1e-6)
-            losses["latent/mse"] = float(self.config["latent_weight"]) * F.mse_loss(z, z_t) / var
-        if not decode:
-            return None, {"losses": losses, "stats": stats}
+            losses["sep/latent"] = F.mse_loss(z, z_t) / var
+        if targets is not None and not wanted & set(WAVE_TERMS):
+            return SeparatorOutput(None, losses, {})                            # no decoder in the loop
         flat = z.reshape(B * self.n_stems, self.dim, -1)
         if not self.codec.is_continuous:
             with no_codebook_update(self.codec):
                 q = self.codec.quantizer(flat)
             flat = q.z_q
         y = self.codec.decode_latents(flat)[..., :T]
-        return y.reshape(B, self.n_stems, T), {"losses": losses, "stats": stats}
+        return self.output(y.reshape(B, self.n_stems, T), targets, terms, losses)

@@ -2,20 +2,20 @@
 
 Why this design: a mask over the mixture STFT only has to *choose* energy, not synthesise a waveform, so a small
 network gets within reach of the ideal-ratio-mask ceiling; the band split (BSRNN-style, Luo & Yu 2023) turns
-the 1025 bins of a 2048-point STFT into 22 band tokens per frame so the sequence models stay cheap; masks are a softmax over the 4 stems,
-so the estimates sum exactly to the mixture (the MSDM mixture is a sum). The spec.yaml preset now uses n_fft 2048
-/ hop 512 (1.68 M parameters): a same-budget Demucs beat the 1024-point version on bass, whose mask ceiling is
-set by frequency resolution; the longer STFT halves the frames and trains 1.7x faster per step. With n_fft 1024
-(1.0 M parameters, dilated-conv time model) it cost ~1.25 GFLOP per audio second (0.93 in convs/linears/FFTs + 0.31 in the band
-GRUs) and ran ~66x real time on 2 lightly loaded threads (30 s of audio, inference_mode; the all-GRU variant
-~38x). A waveform codec separator of the same size costs about as many
+the 1025 bins of a 2048-point STFT into 22 band tokens per frame so the sequence models stay cheap; masks are a
+softmax over the 4 stems, so the estimates sum exactly to the mixture (the MSDM mixture is a sum). The spec.yaml
+preset now uses n_fft 2048 / hop 512 (1.68 M parameters): a same-budget Demucs beat the 1024-point version on
+bass, whose mask ceiling is set by frequency resolution; the longer STFT halves the frames and trains 1.7x faster
+per step. With n_fft 1024 (1.0 M parameters, dilated-conv time model) it cost ~1.25 GFLOP per audio second (0.93
+in convs/linears/FFTs + 0.31 in the band GRUs) and ran ~66x real time on 2 lightly loaded threads (30 s of audio,
+inference_mode; the all-GRU variant ~38x). A waveform codec separator of the same size costs about as many
 FLOPs but runs 4-10x slower on CPU (small-channel convolutions at 22 kHz are memory-bound).
 Caveat: on an oversubscribed CPU (load above the core count) 2 torch threads stall at every parallel region;
 1 thread then ran 22x real time where 2 threads ran 1x.
 
 mixture (B, 1, T) -> STFT (B, F, N) -> log|X| per band -> band tokens (B, K, N, C) -> [time model over N per
-band (dilated convs or BiGRU), bidirectional GRU over K per frame] x layers -> per-band mask head -> softmax over stems (B, 4, F, N)
--> masks * X -> iSTFT -> stems (B, 4, T).
+band (dilated convs or BiGRU), bidirectional GRU over K per frame] x layers -> per-band mask head -> softmax over
+stems (B, 4, F, N) -> masks * X -> iSTFT -> stems (B, 4, T).
 """
 from __future__ import annotations
 
@@ -27,7 +27,7 @@ import torch.nn as nn
 from ... import SAMPLE_RATE, STEMS
 from ...audio import istft, stft
 from ...errors import ConfigError
-from .base import SeparatorBase
+from .base import SeparatorBase, SeparatorOutput
 
 # (upper edge in Hz, band width in Hz): narrow bands where the bass and the harmonics live, wide ones above.
 DEFAULT_BAND_PLAN = [[1000, 125], [4000, 375], [8000, 1000], [11025, 1525]]
@@ -96,7 +96,7 @@ class RNNAxis(nn.Module):
 
 
 class SpecSeparator(nn.Module, SeparatorBase):
-    """Band-split mask separator. forward(mix (B, 1, T)) -> (stems (B, S, T), aux); see the module docstring.
+    """Band-split mask separator. forward(mix (B, 1, T)) -> SeparatorOutput; see the module docstring.
 
     time_model: 'conv' (dilated conv stack over frames, the CPU default) or 'gru' (BiGRU over frames per band,
     the BSRNN choice). At 160 steps on the synthetic data they scored 5.71 / 5.84 dB SI-SDRi, but conv trained
@@ -107,8 +107,7 @@ class SpecSeparator(nn.Module, SeparatorBase):
 
     def __init__(self, arch: str = "spec", n_fft: int = 1024, hop: int = 256, channels: int = 48,
                  hidden: int = 48, layers: int = 3, time_model: str = "conv", mask: str = "softmax",
-                 band_plan=None, stems=STEMS, sample_rate: int = SAMPLE_RATE, segment_seconds: float = 6.0,
-                 loss: dict | None = None):
+                 band_plan=None, stems=STEMS, sample_rate: int = SAMPLE_RATE, segment_seconds: float = 6.0):
         super().__init__()
         if arch != "spec":
             raise ConfigError(f"SpecSeparator got arch '{arch}'")
@@ -118,8 +117,7 @@ class SpecSeparator(nn.Module, SeparatorBase):
         band_plan = band_plan or DEFAULT_BAND_PLAN
         self.config = dict(arch=arch, n_fft=n_fft, hop=hop, channels=channels, hidden=hidden, layers=layers,
                            time_model=time_model, mask=mask, band_plan=band_plan, stems=list(stems),
-                           sample_rate=sample_rate, segment_seconds=segment_seconds,
-                           loss=loss or {"wave_l1": 1.0, "mrstft": 1.0, "sisdr": 1.0})
+                           sample_rate=sample_rate, segment_seconds=segment_seconds)
         self.n_fft, self.hop, self.n_stems = n_fft, hop, len(stems)
         self.hop_multiple = hop
         edges = band_edges(n_fft, sample_rate, band_plan)
@@ -162,8 +160,8 @@ class SpecSeparator(nn.Module, SeparatorBase):
         x = x.reshape(B, E, K * W, N)[:, :, sel]                         # bands are contiguous and ordered
         return x
 
-    def forward(self, mix: torch.Tensor, targets: torch.Tensor | None = None):
-        """mix (B, 1, T) -> stems (B, S, T), aux {"losses": {}, "stats": {}}; any T (padded internally)."""
+    def forward(self, mix: torch.Tensor, targets: torch.Tensor | None = None, terms=None) -> SeparatorOutput:
+        """mix (B, 1, T) -> SeparatorOutput(stems (B, S, T), waveform loss terms given targets, {}); any T."""
         B, _, T = mix.shape
         X = stft(mix[:, 0], self.n_fft, self.hop)                      # (B, F, N) complex
         feat = torch.log(X.abs() + 1e-4)
@@ -186,4 +184,4 @@ class SpecSeparator(nn.Module, SeparatorBase):
             cm = cm + (1 - cm.sum(1, keepdim=True)) / self.n_stems      # mixture consistency
             Y = cm * X[:, None]
         y = istft(Y, T, self.n_fft, self.hop)                           # (B, S, T)
-        return y, {"losses": {}, "stats": {}}
+        return self.output(y, targets, terms)

@@ -1,16 +1,41 @@
-"""The separator's training task for the one loop: data (stem windows, mixture = their sum), losses, validation
-(per-stem zero-mean SI-SDRi on fixed validation windows) and export. Used by `latentmix train separator`.
+"""The separator's training task for the one loop: data (stem windows, mixture = their sum), the weighted loss,
+validation (per-stem zero-mean SI-SDRi on fixed validation windows) and export. Used by `latentmix train separator`.
+
+Loss: the model returns named, unweighted terms ("sep/l1", "sep/mrstft", "sep/sisdr", "sep/latent",
+"sep/commitment", "sep/codebook", "sep/kl": separation/models/base.py); train.weights {term: weight} weights them
+here and nowhere else (as train/tasks/codec.py weights the codec's), a term missing from it taking DEFAULT_WEIGHTS.
+Terms of weight 0 are not computed (a latent separator without waveform terms then skips its decoder).
 """
 from __future__ import annotations
 
 import torch
 
 from ... import STEMS
+from ...errors import ConfigError
 from ...metrics.sisdr import si_sdr
-from ...separation.models import build_separator, separation_losses
+from ...separation.models import TERMS, build_separator, legacy_weights
 from .base import Task
 
 SILENCE = 1.5e-5     # msdm protocol: a stem is silent in a window if ||s||_2 / length < 1.5e-5
+# the weight of a term that train.weights does not list
+DEFAULT_WEIGHTS = {"l1": 1.0, "mrstft": 1.0, "sisdr": 1.0, "latent": 1.0, "commitment": 0.25, "codebook": 1.0,
+                   "kl": 1e-3}
+
+
+def loss_weights(config: dict) -> tuple[dict, dict]:
+    """(architecture-only model config, {term: weight}) of a training config.
+
+    Weights: DEFAULT_WEIGHTS, then any a config-version-1 model section still holds (loss, latent_weight,
+    bottleneck_weight: old configs and the runs made with them), then train.weights. ConfigError for a name that
+    is not a separator loss term.
+    """
+    model, legacy = legacy_weights(config.get("model") or {})
+    given = dict((config.get("train") or {}).get("weights") or {})
+    unknown = sorted(set(given) - set(TERMS))
+    if unknown:
+        raise ConfigError(f"train.weights: unknown separator loss term(s) {', '.join(unknown)} "
+                          f"(known: {', '.join(TERMS)})")
+    return model, {**DEFAULT_WEIGHTS, **legacy, **{k: float(v) for k, v in given.items()}}
 
 
 def _windows(root, split, seconds, seed, augment, length=None, remix_p=0.0):
@@ -23,7 +48,7 @@ def _windows(root, split, seconds, seed, augment, length=None, remix_p=0.0):
 
 
 class SeparatorTask(Task):
-    """config = {'model': {arch, ...}, 'train': {segment_seconds, ...}}; batches are stems (B, 4, T).
+    """config = {'model': {arch, ...}, 'train': {segment_seconds, weights, ...}}; batches are stems (B, 4, T).
 
     The mixture is the plain sum of the stems (MSDM convention): no peak normalisation, no DC manipulation.
     """
@@ -33,14 +58,22 @@ class SeparatorTask(Task):
         # softmax masks and their gradients underflow into denormals on quiet passages, which makes CPU
         # kernels (GRU, FFT, abs) 3-10x slower; flushing them to zero changes no result that matters.
         torch.set_flush_denormal(True)
-        self.model_config = dict(config.get("model") or {})
+        self.model_config, self.weights = loss_weights(config)
+        self.terms = tuple(k for k in TERMS if self.weights[k] != 0)     # the terms to compute
         t = config.get("train") or {}
         self.segment_seconds = float(t.get("segment_seconds", 3.0))
         self.val_seconds = float(t.get("val_segment_seconds", 4.0))
         self._val = None
 
     def build_model(self):
-        return build_separator(self.model_config)
+        return self.checked(build_separator(self.model_config))
+
+    def checked(self, model):
+        """`model`, or ConfigError when no term it returns has a nonzero weight (nothing to train on)."""
+        if not set(self.terms) & set(model.TERMS):
+            raise ConfigError(f"train.weights: every loss term of this separator ({', '.join(model.TERMS)}) "
+                              f"has weight 0")
+        return model
 
     def build_discriminator(self):
         return None
@@ -54,24 +87,15 @@ class SeparatorTask(Task):
                         remix_p=float(t.get("remix_p", 0.3)))
 
     def training_step(self, model, batch, step: int, disc=None) -> dict:
-        """batch: stems (B, 4, T) -> {'loss', named weighted losses, model stats}."""
+        """batch: stems (B, 4, T) -> {'loss': the weighted sum, each unweighted term, model stats}."""
         stems = batch[0] if isinstance(batch, (list, tuple)) else batch
         mix = stems.sum(1, keepdim=True)
-        core = getattr(model, "module", model)
-        weights = core.config.get("loss") or {}
-        decode = any(float(v) for v in weights.values())
-        if core.config["arch"] == "latent":
-            y, aux = model(mix, stems, decode=decode)
-        else:
-            y, aux = model(mix, stems)
-        losses = dict(aux["losses"])
-        if y is not None and decode:
-            losses.update(separation_losses(y, stems, weights))
-        loss = sum(losses.values())
-        out = {"loss": loss}
-        out.update({k: v.detach() for k, v in losses.items()})
-        out.update(aux.get("stats") or {})
-        return out
+        out = model(mix, stems, terms=self.terms)
+        loss = sum(self.weights[k.split("/", 1)[1]] * v for k, v in out.losses.items())
+        res = {"loss": loss}
+        res.update({k: v.detach() for k, v in out.losses.items()})
+        res.update(out.stats)
+        return res
 
     def _val_items(self, max_items: int) -> torch.Tensor:
         """Up to max_items fixed validation windows (n, 4, T), evenly spread over the split; cached."""
@@ -94,7 +118,7 @@ class SeparatorTask(Task):
         for i in range(0, stems.shape[0], 4):
             ref = stems[i:i + 4].to(dev)
             mix = ref.sum(1, keepdim=True)
-            est = model(mix)[0]
+            est = model(mix).stems
             imp = (si_sdr(est, ref) - si_sdr(mix.expand_as(ref), ref)).cpu()
             live = (ref.norm(dim=-1) / ref.shape[-1] >= SILENCE).cpu()
             sums += (imp * live).sum(0)
