@@ -135,8 +135,9 @@ def run(argv=None) -> int:
                 win = all(s.metrics[k] < opus8.metrics[k] for k in ("mel_distance", "log_mel_distance"))
                 passes.append(win)
                 verdict_rows.append(
-                    f"- {sname}: {max(ok_levels)} codebooks at {s.file_kbps:.2f} kbps: mel {s.metrics['mel_distance']:.3f} "
-                    f"vs Opus 8 kbps {opus8.metrics['mel_distance']:.3f}, log-mel {s.metrics['log_mel_distance']:.3f} vs "
+                    f"- {sname}: {max(ok_levels)} codebooks at {s.file_kbps:.2f} kbps: "
+                    f"mel {s.metrics['mel_distance']:.3f} vs Opus 8 kbps {opus8.metrics['mel_distance']:.3f}, "
+                    f"log-mel {s.metrics['log_mel_distance']:.3f} vs "
                     f"{opus8.metrics['log_mel_distance']:.3f} -> {'PASS' if win else 'MISS'}")
 
     x = concatenated_mixture(list(sets.values())[0], "test", args.speed_seconds)

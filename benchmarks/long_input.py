@@ -1,7 +1,8 @@
 """Peak memory of `latentmix separate` and `latentmix codec encode` on long files: 1 vs 10 minutes.
 
 Bounded memory means the peak RSS grows with the file's own size (input and output samples), not with the
-model's activations per second; each run is a fresh subprocess, measured with getrusage(RUSAGE_CHILDREN) in a probe process per command.
+model's activations per second; each run is a fresh subprocess, measured with getrusage(RUSAGE_CHILDREN) in a
+probe process per command.
 """
 from __future__ import annotations
 

@@ -237,7 +237,8 @@ def run_codec(args) -> tuple[str, dict]:
          f"is the same bitrate for both. {len(items)} test mixtures x {args.seconds:g} s (the middle of each "
          "track); mel = DAC-style 7-scale log-mel L1 distance (lower is better), SI-SDR zero-mean dB. Ratios: "
          "latentmix / peer (mel: < 1 means latentmix is better; SI-SDR: > 1 better when both are positive). Opus "
-         "(hard CBR, delay-compensated as in benchmarks/codec.py) at the smallest rate >= the codecs' (only >= 6 kbps).",
+         "(hard CBR, delay-compensated as in benchmarks/codec.py) at the smallest rate >= the codecs' "
+         "(only >= 6 kbps).",
          "",
          "| levels | kbps | latentmix mel | EnCodec mel | mel ratio | Opus mel (kbps) | latentmix SI-SDR | "
          "EnCodec SI-SDR | SI-SDR ratio | Opus SI-SDR |",
@@ -286,7 +287,8 @@ def run_irm_resolution(args) -> tuple[str, dict]:
          "short STFT holds back.", "",
          "| n_fft | Hz per bin | " + " | ".join(P.stems) + " | All |", "|---:|---:|" + "---:|" * (len(P.stems) + 1)]
     for n, r in rows.items():
-        L.append(f"| {n} | {SAMPLE_RATE / n:.1f} | " + " | ".join(f"{r[s]:.2f}" for s in P.stems) + f" | {r['All']:.2f} |")
+        cells = " | ".join(f"{r[s]:.2f}" for s in P.stems)
+        L.append(f"| {n} | {SAMPLE_RATE / n:.1f} | {cells} | {r['All']:.2f} |")
     return "\n".join(L), {"rows": {str(k): v for k, v in rows.items()}}
 
 

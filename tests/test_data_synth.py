@@ -112,7 +112,8 @@ def _two_bar_midi(path):
     for beat in range(8):
         t = beat * 480
         ev += [(t, "note_on", 0, 40, 100), (t + 400, "note_off", 0, 40, 0),
-               (t, "note_on", 9, 36 if beat % 2 == 0 else 38, 110), (t + 100, "note_off", 9, 36 if beat % 2 == 0 else 38, 0)]
+               (t, "note_on", 9, 36 if beat % 2 == 0 else 38, 110),
+               (t + 100, "note_off", 9, 36 if beat % 2 == 0 else 38, 0)]
     for bar in range(2):
         t = bar * 1920
         for n in (52, 56, 59):

@@ -94,7 +94,8 @@ def test_peers_benchmark_end_to_end(tiny_dataset, tmp_path, monkeypatch):
         load_config("cpu_small", "codec")["model"]["quantizer"], num_codebooks=4))).save(mine, {"steps": 0})
     out = tmp_path / "codec.json"
     assert bench.main(["codec", "--data", str(tiny_dataset), "--model", str(mine), "--peer", str(enc),
-                       "--levels", "2", "4", "--seconds", "1", "--speed-seconds", "1", "--threads", "1", "--quiet", "--json", str(out)]) == 0
+                       "--levels", "2", "4", "--seconds", "1", "--speed-seconds", "1", "--threads", "1", "--quiet",
+                       "--json", str(out)]) == 0
     res = json.loads(out.read_text())
     assert set(res["targets"]) == {"2", "4"} and res["speed"]["peer"]["best"] > 0
     out = tmp_path / "irm.json"

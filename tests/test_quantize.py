@@ -1,5 +1,4 @@
 """Quantizers: straight-through, codes <-> z_q, EMA/k-means in fp32, dead-code reset, dropout, SOM, VAE."""
-import pytest
 import torch
 
 from latentmix.codec.quantize import (ResidualVectorQuantizer, SOMQuantizer, VAEBottleneck, VectorQuantizer,

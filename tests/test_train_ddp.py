@@ -94,7 +94,7 @@ def _rvq_worker(rank, world):
     random.seed(100 + rank)  # different dropout draws per rank: the quantizer must agree on n
     g = torch.Generator().manual_seed(1000 + rank)  # different data per rank
     ns = []
-    for step in range(6):
+    for _ in range(6):
         z = torch.randn(3, 8, 20, generator=g) * (1 + rank)
         out = q(z)
         ns.append(out.codes.shape[1])

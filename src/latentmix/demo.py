@@ -71,7 +71,8 @@ def main(argv=None) -> int:
     res = evaluate_codec(codec, [(name, mix)], levels, metrics=("si_sdr", "mel_distance"), warmup=True,
                          on_decoded=lambda item, k, y: write_audio(out / "codec" / f"{item}_{k}cb.wav", y))
     write_audio(out / "codec" / f"{name}_original.wav", mix[None])
-    print("\n| codebooks | kbps | SI-SDR dB (zero-mean) | mel distance (DAC 7-scale) | x real time |\n|---|---|---|---|---|")
+    print("\n| codebooks | kbps | SI-SDR dB (zero-mean) | mel distance (DAC 7-scale) | x real time |"
+          "\n|---|---|---|---|---|")
     for r in res.records:
         print(f"| {r.level} | {r.kbps:.2f} | {r.metrics['si_sdr']:.2f} | {r.metrics['mel_distance']:.3f} | "
               f"{r.samples / codec.sample_rate / r.seconds:.0f} |")

@@ -413,6 +413,77 @@ def _as_batch(x: torch.Tensor, channels: int) -> torch.Tensor:
     return x[None]                                                             # (1, C, T)
 
 
+def _levels(codec, levels, continuous: bool, file_bitrate: bool, code_usage_stats: bool) -> list:
+    if continuous:
+        if file_bitrate or code_usage_stats:
+            raise ConfigError("a continuous (VAE) codec has no codes: no file bitrate or code usage")
+        return [None]
+    N = int(codec.num_codebooks)
+    levels = list(range(1, N + 1)) if levels is None else list(dict.fromkeys(int(n) for n in levels))
+    bad = [n for n in levels if not 1 <= n <= N]
+    if bad or not levels:
+        raise ConfigError(f"levels must be in 1..{N}, got {levels}")
+    return levels
+
+
+def _roundtrip(codec, x3, n, continuous: bool, chunk_frames):
+    """(codes or None, reconstruction (1, C, >= T)) of x3 (1, C, T) at n codebooks."""
+    if continuous:
+        return None, codec.decode_latents(codec.encode_latents(x3))
+    if chunk_frames:
+        codes = codec.encode_chunked(x3, n, chunk_frames)
+        return codes, codec.decode_chunked(codes, chunk_frames)
+    codes = codec.encode(x3, n)
+    return codes, codec.decode(codes)
+
+
+def _score_item(codec, name, item, x3, ys, per, metrics, sr, acc, records) -> None:
+    """Score one item's reconstructions ys (one per level) into the accumulators and records."""
+    T = x3.shape[-1]
+    q = score(torch.cat(ys), x3, metrics, sr)
+    xm = x3[0].mean(0)
+    rp = band_power(x3, sr)
+    for i, (n, dt, fk) in enumerate(per):
+        a = acc[n]
+        ep = band_power(ys[i], sr)
+        a["ref"], a["est"] = a["ref"] + rp, a["est"] + ep
+        lag = xcorr_lag(ys[i][0].mean(0).numpy(), xm.numpy())
+        vals = {m: float(q[m][i]) for m in metrics}
+        for m in metrics:
+            a["vals"][m].append(vals[m])
+        a["lags"].append(lag)
+        a["secs"] += dt
+        if fk is not None:
+            a["files"].append(fk)
+        records.append(CodecRecord(system=name, item=item, level=n, kbps=nominal_kbps(codec, n), metrics=vals,
+                                   bandwidth_khz=bandwidth_khz(ep, rp, sr), lag=lag, seconds=dt, samples=int(T),
+                                   file_kbps=fk))
+
+
+def _add_opus(ev, codec, items, opus_kbps, opus_match, opus_min_kbps, opus_mode, metrics, sr, channels,
+              progress) -> None:
+    """Opus rows beside the codec's: at `opus_kbps` and (opus_match) at the codec's nominal or file rates."""
+    wanted = {float(k) for k in opus_kbps}
+    if opus_match is not None and not ev.continuous:
+        for s in list(ev.summaries):
+            rate = codec.bitrate(s.level) if opus_match == "nominal" else s.file_kbps * 1000
+            if rate / 1000 >= opus_min_kbps:
+                wanted.add(opus_kbps_request(rate, opus_mode))
+    if not wanted:
+        return
+    ev.opus_mode = opus_mode
+    if not opus_available():
+        ev.opus_skipped = "opusenc/opusdec not found (Debian package opus-tools)"
+        return
+    if channels != 1:
+        raise ConfigError("Opus rows need a mono codec")
+    orecs, osums = evaluate_opus([(n, x3[0, 0]) for n, x3 in items], sorted({round(k, 3) for k in wanted}),
+                                 opus_mode, metrics, sr, progress)
+    ev.records += orecs
+    ev.summaries += osums
+    ev.opus = opus_version()
+
+
 def evaluate_codec(codec, items, levels=None, *, name: str = "codec", metrics=DEFAULT_METRICS,
                    file_bitrate: bool = False, model_id: dict | None = None, chunk_frames: int | None = None,
                    warmup: bool = False, code_usage_stats: bool = False, opus_kbps=(), opus_match: str | None = None,
@@ -437,85 +508,43 @@ def evaluate_codec(codec, items, levels=None, *, name: str = "codec", metrics=DE
         raise ConfigError("opus_match='file' needs file_bitrate=True")
     sr, channels = int(codec.sample_rate), int(getattr(codec, "channels", 1))
     continuous = bool(getattr(codec, "is_continuous", False))
-    if continuous:
-        if file_bitrate or code_usage_stats:
-            raise ConfigError("a continuous (VAE) codec has no codes: no file bitrate or code usage")
-        levels = [None]
-    else:
-        N = int(codec.num_codebooks)
-        levels = list(range(1, N + 1)) if levels is None else list(dict.fromkeys(int(n) for n in levels))
-        bad = [n for n in levels if not 1 <= n <= N]
-        if bad or not levels:
-            raise ConfigError(f"levels must be in 1..{N}, got {levels}")
+    levels = _levels(codec, levels, continuous, file_bitrate, code_usage_stats)
     items = [(str(n), _as_batch(x, channels)) for n, x in items]
     if not items:
         raise InputError("no items to evaluate")
     unknown = [m for m in metrics if m not in METRICS]
     if unknown:
         raise ConfigError(f"unknown codec metric '{unknown[0]}' (known: {', '.join(METRICS)})")
-
-    def roundtrip(x3, n):
-        if continuous:
-            return None, codec.decode_latents(codec.encode_latents(x3))
-        if chunk_frames:
-            codes = codec.encode_chunked(x3, n, chunk_frames)
-            return codes, codec.decode_chunked(codes, chunk_frames)
-        codes = codec.encode(x3, n)
-        return codes, codec.decode(codes)
-
     top = None if continuous else max(levels)
     acc = {n: {"vals": {m: [] for m in metrics}, "lags": [], "secs": 0.0, "files": [], "ref": 0, "est": 0}
            for n in levels}
     records, full = [], []
     with tempfile.TemporaryDirectory(prefix="latentmix_codec_") as tmp, torch.inference_mode():
         if warmup:
-            roundtrip(items[0][1], top)
+            _roundtrip(codec, items[0][1], top, continuous, chunk_frames)
         for item, x3 in tqdm(items, desc=name, disable=not progress, file=sys.stderr):
             T = x3.shape[-1]
             ys, per = [], []
             for n in levels:
                 t0 = time.perf_counter()
-                codes, y = roundtrip(x3, n)
+                codes, y = _roundtrip(codec, x3, n, continuous, chunk_frames)
                 dt = time.perf_counter() - t0
-                y = y[..., :T]
-                ys.append(y)
-                fk = None
-                if file_bitrate:
-                    fk = file_kbps(codec, codes, T, Path(tmp) / "item.lmxc", chunk_frames, model_id, source=item)
+                ys.append(y[..., :T])
+                fk = file_kbps(codec, codes, T, Path(tmp) / "item.lmxc", chunk_frames, model_id, source=item) \
+                    if file_bitrate else None
                 if n == top and code_usage_stats:
                     full.append(codes[0])
                 per.append((n, dt, fk))
                 if on_decoded is not None:
-                    on_decoded(item, n, y[0])
-            q = score(torch.cat(ys), x3, metrics, sr)
-            xm = x3[0].mean(0)
-            rp = band_power(x3, sr)
-            for i, (n, dt, fk) in enumerate(per):
-                a = acc[n]
-                ep = band_power(ys[i], sr)
-                a["ref"], a["est"] = a["ref"] + rp, a["est"] + ep
-                lag = xcorr_lag(ys[i][0].mean(0).numpy(), xm.numpy())
-                vals = {m: float(q[m][i]) for m in metrics}
-                for m in metrics:
-                    a["vals"][m].append(vals[m])
-                a["lags"].append(lag)
-                a["secs"] += dt
-                if fk is not None:
-                    a["files"].append(fk)
-                records.append(CodecRecord(system=name, item=item, level=n,
-                                           kbps=nominal_kbps(codec, n), metrics=vals,
-                                           bandwidth_khz=bandwidth_khz(ep, rp, sr), lag=lag, seconds=dt, samples=int(T),
-                                           file_kbps=fk))
+                    on_decoded(item, n, ys[-1][0])
+            _score_item(codec, name, item, x3, ys, per, metrics, sr, acc, records)
     audio_s = sum(x3.shape[-1] for _, x3 in items) / sr
-    summaries = []
-    for n in levels:
-        a = acc[n]
-        summaries.append(CodecSummary(
-            system=name, level=n, kbps=nominal_kbps(codec, n), items=len(items),
-            metrics={m: float(np.mean(v)) for m, v in a["vals"].items()},
-            bandwidth_khz=bandwidth_khz(a["est"], a["ref"], sr), lag=float(np.median(a["lags"])),
-            lags=[float(v) for v in a["lags"]], seconds=a["secs"], audio_seconds=audio_s,
-            file_kbps=float(np.mean(a["files"])) if a["files"] else None))
+    summaries = [CodecSummary(
+        system=name, level=n, kbps=nominal_kbps(codec, n), items=len(items),
+        metrics={m: float(np.mean(v)) for m, v in acc[n]["vals"].items()},
+        bandwidth_khz=bandwidth_khz(acc[n]["est"], acc[n]["ref"], sr), lag=float(np.median(acc[n]["lags"])),
+        lags=[float(v) for v in acc[n]["lags"]], seconds=acc[n]["secs"], audio_seconds=audio_s,
+        file_kbps=float(np.mean(acc[n]["files"])) if acc[n]["files"] else None) for n in levels]
     ev = CodecEvaluation(name=name, sample_rate=sr, hop_length=getattr(codec, "hop_length", None),
                          num_codebooks=None if continuous else int(codec.num_codebooks),
                          codebook_size=None if continuous else int(codec.codebook_size), continuous=continuous,
@@ -524,25 +553,7 @@ def evaluate_codec(codec, items, levels=None, *, name: str = "codec", metrics=DE
     if code_usage_stats:
         codes = torch.cat(full, -1)
         ev.usage, ev.usage_frames = code_usage(codes, int(codec.codebook_size)), int(codes.shape[-1])
-
-    wanted = {float(k) for k in opus_kbps}
-    if opus_match is not None and not continuous:
-        for s in summaries:
-            rate = codec.bitrate(s.level) if opus_match == "nominal" else s.file_kbps * 1000
-            if rate / 1000 >= opus_min_kbps:
-                wanted.add(opus_kbps_request(rate, opus_mode))
-    if wanted:
-        ev.opus_mode = opus_mode
-        if not opus_available():
-            ev.opus_skipped = "opusenc/opusdec not found (Debian package opus-tools)"
-        else:
-            if channels != 1:
-                raise ConfigError("Opus rows need a mono codec")
-            orecs, osums = evaluate_opus([(n, x3[0, 0]) for n, x3 in items], sorted({round(k, 3) for k in wanted}),
-                                         opus_mode, metrics, sr, progress)
-            ev.records += orecs
-            ev.summaries += osums
-            ev.opus = opus_version()
+    _add_opus(ev, codec, items, opus_kbps, opus_match, opus_min_kbps, opus_mode, metrics, sr, channels, progress)
     return ev
 
 

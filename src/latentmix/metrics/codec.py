@@ -10,4 +10,5 @@ from __future__ import annotations
 from .sisdr import si_sdr
 from .spectral import DAC_MEL_SCALES, MRSTFT_FFTS, log_mel_distance, mel_distance, multi_resolution_stft_distance
 
-__all__ = ["si_sdr", "multi_resolution_stft_distance", "mel_distance", "log_mel_distance", "DAC_MEL_SCALES", "MRSTFT_FFTS"]
+__all__ = ["si_sdr", "multi_resolution_stft_distance", "mel_distance", "log_mel_distance", "DAC_MEL_SCALES",
+           "MRSTFT_FFTS"]

@@ -12,7 +12,7 @@ from ..errors import ModelFileError
 HERE = Path(__file__).resolve().parent
 SHIPPED = {
     "codec": ("codec_default.safetensors",
-              "latentmix train codec --config cpu_small --data DATA --out runs/codec && "
+              "latentmix train codec --config cpu_v2 --data DATA --out runs/codec && "
               "cp runs/codec/model.safetensors src/latentmix/pretrained/codec_default.safetensors"),
     "separator": ("separator_default.safetensors",
                   "latentmix train separator --config spec --data DATA --out runs/sep && "

@@ -53,7 +53,7 @@ DEFAULTS = dict(steps=1000, batch_size=8, lr=3e-4, betas=[0.9, 0.99], weight_dec
                 lr_schedule="constant", warmup_steps=0, lr_decay=0.9999, lr_min_ratio=0.0, num_workers=0,
                 log_every=50, val_every=0, val_items=8, ckpt_every=500, adversarial=False, disc_lr=None,
                 seed=None, ddp_wrap=True, find_unused_parameters=False, broadcast_buffers=True, tensorboard=True,
-                init=None, max_seconds=None, adversarial_start=0)   # init: a model file whose weights start the run (fine-tuning)
+                init=None, max_seconds=None, adversarial_start=0)   # init: a model file to fine-tune from
 
 
 def resolve_task(task):
