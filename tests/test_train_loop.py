@@ -220,3 +220,27 @@ def test_help_examples_name_presets_that_exist():
     from latentmix.config import load_config
     for task, name in re.findall(r"train (codec|separator|prior) --config (\w+)\s", EPILOG):
         assert load_config(name, task)
+
+
+@pytest.mark.parametrize("override, message", [("train.lr=-1", "train.lr: must be > 0"),
+                                               ("train.lr=fast", "train.lr: expected a number"),
+                                               ("train.betas=[0.9]", "train.betas"),
+                                               ("train.steps=-3", "train.steps"),
+                                               ("train.grad_clip=-1", "train.grad_clip: must be >= 0"),
+                                               ("train.max_seconds=0", "train.max_seconds")])
+def test_bad_training_numbers_are_one_line_errors_and_write_nothing(tmp_path, capsys, override, message):
+    from latentmix.cli import main
+    (tmp_path / "data").mkdir()
+    rc = main(["train", "codec", "--config", "cpu_v2", "--data", str(tmp_path / "data"), "--out",
+               str(tmp_path / "run"), "--set", override])
+    err = capsys.readouterr().err.strip()
+    assert rc == 2 and message in err and len(err.splitlines()) == 1 and not (tmp_path / "run").exists()
+
+
+def test_empty_config_file_is_a_one_line_error(tmp_path, capsys):
+    from latentmix.cli import main
+    (tmp_path / "empty.yaml").write_text("")
+    (tmp_path / "data").mkdir()
+    rc = main(["train", "codec", "--config", str(tmp_path / "empty.yaml"), "--data", str(tmp_path / "data"),
+               "--out", str(tmp_path / "run")])
+    assert rc == 2 and "needs a 'model:' section" in capsys.readouterr().err and not (tmp_path / "run").exists()

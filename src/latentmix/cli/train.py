@@ -7,7 +7,7 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
-from ..errors import InputError
+from ..errors import ConfigError, InputError
 
 EPILOG = """\
 examples:
@@ -55,6 +55,8 @@ def run(args) -> int:
 
     group = args.task
     config = load_config(args.config, group)
+    if not isinstance(config, dict) or not isinstance(config.get("model"), dict):
+        raise ConfigError(f"{args.config}: not a {group} config (it needs a 'model:' section)")
     # every loop setting is written out (the saved config.yaml is the resolved one) and settable with --set
     config["train"] = {**DEFAULTS, **(config.get("train") or {})}
     config = apply_overrides(config, args.overrides)

@@ -1,4 +1,5 @@
-"""Stem augmentations in pure torch: per-stem random gain, per-stem time shift and remixing across songs.
+"""Stem augmentations in pure torch: per-stem random gain and per-stem time shift (cross-song remixing is
+StemWindows' remix_p, which draws each stem from its own song).
 
 Every function takes an optional torch.Generator so a dataset item is reproducible. Stems are (..., stems, time).
 """
@@ -26,16 +27,3 @@ def shift(stems: torch.Tensor, length: int, generator: torch.Generator | None = 
     offs = torch.randint(extra + 1, stems.shape[:-1], generator=generator)
     idx = offs.unsqueeze(-1) + torch.arange(length)
     return torch.gather(stems, -1, idx)
-
-
-def remix(batch: torch.Tensor, p: float = 1.0, generator: torch.Generator | None = None) -> torch.Tensor:
-    """Shuffle each stem across the batch of (batch, stems, time) with probability `p` per stem.
-
-    Produces new mixtures whose stems come from different songs (stem k of item b from item perm_k[b]).
-    """
-    b, s, _ = batch.shape
-    out = batch.clone()
-    for k in range(s):
-        if torch.rand((), generator=generator).item() < p:
-            out[:, k] = batch[torch.randperm(b, generator=generator), k]
-    return out

@@ -28,11 +28,6 @@ def default_separator_path() -> Path:
     return HERE / SHIPPED["separator"][0]
 
 
-def list_models() -> dict[str, Path]:
-    """{kind: path} of the shipped models that exist in this installation."""
-    return {k: HERE / f for k, (f, _) in SHIPPED.items() if (HERE / f).exists()}
-
-
 def resolve_model(name_or_path, kind: str) -> Path:
     """A model file path from None/"default" (the shipped model of `kind`), a shipped name or a file path."""
     if name_or_path in (None, "", "default", kind):

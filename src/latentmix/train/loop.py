@@ -83,9 +83,36 @@ def train_settings(config: dict) -> dict:
     if s["lr_schedule"] not in ("constant", "cosine", "exponential"):
         raise ConfigError(f"train.lr_schedule: '{s['lr_schedule']}' is not constant, cosine or exponential")
     for k in ("steps", "batch_size"):
-        if not isinstance(s[k], int) or s[k] < 1:
+        if not isinstance(s[k], int) or isinstance(s[k], bool) or s[k] < 1:
             raise ConfigError(f"train.{k}: expected a positive integer, got {s[k]!r}")
+    _check_numbers(s)
     return s
+
+
+_POSITIVE = ("lr",)
+_NON_NEGATIVE = ("weight_decay", "grad_clip", "warmup_steps", "lr_min_ratio", "num_workers", "log_every",
+                 "val_every", "val_items", "ckpt_every", "adversarial_start")
+
+
+def _check_numbers(s: dict) -> None:
+    """One-line ConfigErrors for training numbers that are not numbers or are out of range."""
+    def number(k):
+        v = s[k]
+        if isinstance(v, bool) or not isinstance(v, (int, float)) or v != v:
+            raise ConfigError(f"train.{k}: expected a number, got {v!r}")
+        return v
+    for k in _POSITIVE:
+        if number(k) <= 0:
+            raise ConfigError(f"train.{k}: must be > 0, got {s[k]!r}")
+    for k in _NON_NEGATIVE:
+        if number(k) < 0:
+            raise ConfigError(f"train.{k}: must be >= 0, got {s[k]!r}")
+    if s["max_seconds"] is not None and number("max_seconds") <= 0:
+        raise ConfigError(f"train.max_seconds: must be > 0, got {s['max_seconds']!r}")
+    betas = s["betas"]
+    if not (isinstance(betas, (list, tuple)) and len(betas) == 2
+            and all(isinstance(b, (int, float)) and not isinstance(b, bool) and 0 <= b < 1 for b in betas)):
+        raise ConfigError(f"train.betas: expected two numbers in [0, 1), got {betas!r}")
 
 
 # --------------------------------------------------------------------------- the run's state

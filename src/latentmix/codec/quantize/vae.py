@@ -14,7 +14,7 @@ from .base import Quantizer, QuantizerOutput
 class VAEBottleneck(Quantizer):
     """forward(z (B, dim, F)) -> QuantizerOutput(z_q = sample (train) or mean (eval), codes=None, {"vae/kl"})."""
 
-    def __init__(self, dim: int, **_ignored):
+    def __init__(self, dim: int):
         super().__init__()
         self.dim, self.num_codebooks, self.codebook_size = dim, 0, 0
         self.proj = Conv1d(dim, 2 * dim, 1)

@@ -18,10 +18,6 @@ def _ddp() -> bool:
     return dist.is_available() and dist.is_initialized()
 
 
-def _rank() -> int:
-    return dist.get_rank() if _ddp() else 0
-
-
 def sq_distances(x: torch.Tensor, c: torch.Tensor) -> torch.Tensor:
     """Squared L2 distances between rows: x (N, d), c (K, d) -> (N, K)."""
     return x.pow(2).sum(1, keepdim=True) - 2 * x @ c.t() + c.pow(2).sum(1)[None]
