@@ -21,7 +21,8 @@ COMPRESS = 0.3
 
 def _gain(pairs: torch.Tensor, power: float) -> torch.Tensor:
     """The factor |X|^(power - 1) that maps X to |X|^power e^(i arg X); pairs (..., 2) hold (real, imag)."""
-    return (pairs.square().sum(-1, keepdim=True) + 1e-12).pow((power - 1.0) / 2)
+    re, im = pairs[..., :1], pairs[..., 1:]
+    return (re * re + im * im + 1e-12).pow((power - 1.0) / 2)   # not .square().sum(-1): a slow tiny reduction
 
 
 class STFTEncoder(nn.Module):

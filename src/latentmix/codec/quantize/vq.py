@@ -86,8 +86,8 @@ class VectorQuantizer(Quantizer):
     def nearest(self, flat: torch.Tensor) -> torch.Tensor:
         """Indices (N,) of the nearest codes to flat (N, d); cosine similarity if l2_normalize."""
         cb = self.codebook.detach().float()
-        if self.l2_normalize:
-            return (F.normalize(flat, dim=1) @ F.normalize(cb, dim=1).t()).argmax(1)
+        if self.l2_normalize:   # argmax of the cosine: |flat| is the same for every code, so it is left out
+            return (flat @ F.normalize(cb, dim=1).t()).argmax(1)
         return sq_distances(flat, cb).argmin(1)
 
     def lookup(self, idx: torch.Tensor) -> torch.Tensor:
