@@ -73,7 +73,7 @@ def test_reorder_cache_equals_recomputing_reordered_prefixes():
 def test_cfg_one_equals_conditional_and_seed_reproduces():
     m = prior(cond_dim=4)
     with torch.no_grad():
-        m.null_cond.normal_()
+        m.prefix.null.normal_()
     cond = torch.randn(2, 1, 4)
     a = generate(m, 6, cond=cond, cfg=1.0, seed=3, top_k=5)
     b = generate(m, 6, cond=cond, cfg=1.0, seed=3, top_k=5)

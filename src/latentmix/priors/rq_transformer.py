@@ -13,7 +13,7 @@ from torch import nn
 
 from ..checkpoint import ModelIO
 from .sampling import sample
-from .transformer import KVCache, Stack
+from .transformer import ConditionPrefix, KVCache, Stack
 
 
 class RQTransformer(nn.Module, ModelIO):
@@ -36,32 +36,23 @@ class RQTransformer(nn.Module, ModelIO):
         self.spatial = Stack(dim, depth, heads, dropout)
         self.depth = Stack(dim, depth_layers, heads, dropout)
         self.head = nn.ModuleList(nn.Linear(dim, v) for _ in range(k))
-        self.cond_dim, self.cond_tokens = int(cond_dim), int(cond_tokens)
-        if cond_dim:
-            self.cond_proj = nn.Linear(cond_dim, dim)
-            self.null_cond = nn.Parameter(torch.zeros(cond_tokens, dim))
+        self.cond_dim = int(cond_dim)
+        self.prefix = ConditionPrefix(cond_dim, cond_tokens, dim)
 
     @property
     def prefix_length(self) -> int:
-        return self.cond_tokens if self.cond_dim else 0
+        return self.prefix.length
 
     def _frame_inputs(self, prev: torch.Tensor) -> torch.Tensor:
         """prev (B, K, L) codes of the previous frames (BOS allowed) -> (B, L, dim)."""
         return sum(self.spatial_embed[i](prev[:, i]) for i in range(self.k))
-
-    def _prefix(self, cond, b, drop):
-        null = self.null_cond[None].expand(b, -1, -1)
-        if cond is None:
-            return null
-        p = self.cond_proj(cond)
-        return torch.where(drop[:, None, None], null, p) if drop is not None else p
 
     def context_states(self, prev: torch.Tensor, cond=None, cache: KVCache | None = None, cond_drop=None):
         """prev (B, K, L) -> spatial context h (B, L, dim) for the frames after each input frame."""
         x = self._frame_inputs(prev)
         p = self.prefix_length if (cache is None or cache.length == 0) else 0
         if p:
-            x = torch.cat([self._prefix(cond, x.shape[0], cond_drop), x], 1)
+            x = torch.cat([self.prefix(cond, x.shape[0], cond_drop), x], 1)
         return self.spatial(x, cache)[:, p:]
 
     def depth_logits(self, h: torch.Tensor, codes: torch.Tensor) -> torch.Tensor:

@@ -104,6 +104,29 @@ class Stack(nn.Module):
         return self.ln(x)
 
 
+class ConditionPrefix(nn.Module):
+    """A condition (B, C, cond_dim) projected to C prefix positions (B, C, dim), or a learned null prefix where
+    the condition is absent or dropped (classifier-free guidance's unconditional branch). cond_dim 0: none."""
+
+    def __init__(self, cond_dim: int, tokens: int, dim: int):
+        super().__init__()
+        self.cond_dim, self.tokens = int(cond_dim), int(tokens)
+        if self.cond_dim:
+            self.proj = nn.Linear(self.cond_dim, dim)
+            self.null = nn.Parameter(torch.zeros(self.tokens, dim))
+
+    @property
+    def length(self) -> int:
+        return self.tokens if self.cond_dim else 0
+
+    def forward(self, cond: torch.Tensor | None, batch: int, drop: torch.Tensor | None = None) -> torch.Tensor:
+        null = self.null[None].expand(batch, -1, -1)
+        if cond is None:
+            return null
+        p = self.proj(cond)
+        return torch.where(drop[:, None, None], null, p) if drop is not None else p
+
+
 class CodeTransformer(nn.Module, ModelIO):
     """Autoregressive prior over pattern streams (B, Q, S) of a codec's codes (K levels x V codes).
 
@@ -127,22 +150,12 @@ class CodeTransformer(nn.Module, ModelIO):
         self.level_embed = nn.Embedding(num_codebooks, dim) if pattern == "flatten" else None
         self.stack = Stack(dim, depth, heads, dropout)
         self.heads = nn.ModuleList(nn.Linear(dim, v) for _ in range(q))
-        self.cond_dim, self.cond_tokens = int(cond_dim), int(cond_tokens)
-        if cond_dim:
-            self.cond_proj = nn.Linear(cond_dim, dim)
-            self.null_cond = nn.Parameter(torch.zeros(cond_tokens, dim))
+        self.cond_dim = int(cond_dim)
+        self.prefix = ConditionPrefix(cond_dim, cond_tokens, dim)
 
     @property
     def prefix_length(self) -> int:
-        return self.cond_tokens if self.cond_dim else 0
-
-    def prefix(self, cond: torch.Tensor | None, batch: int, drop: torch.Tensor | None = None) -> torch.Tensor:
-        """(B, C, dim): the projected condition, or the null prefix where cond is None / `drop` (B,) is True."""
-        null = self.null_cond[None].expand(batch, -1, -1)
-        if cond is None:
-            return null
-        p = self.cond_proj(cond)
-        return torch.where(drop[:, None, None], null, p) if drop is not None else p
+        return self.prefix.length
 
     def forward(self, inputs: torch.Tensor, cond: torch.Tensor | None = None, cache: KVCache | None = None,
                 cond_drop: torch.Tensor | None = None, start: int = 0) -> torch.Tensor:
