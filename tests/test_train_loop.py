@@ -222,7 +222,7 @@ def test_help_examples_name_presets_that_exist():
         assert load_config(name, task)
 
 
-@pytest.mark.parametrize("override, message", [("train.lr=-1", "train.lr: must be > 0"),
+@pytest.mark.parametrize("override, message", [("train.lr=-1", "train.lr: must be >= 0"),
                                                ("train.lr=fast", "train.lr: expected a number"),
                                                ("train.betas=[0.9]", "train.betas"),
                                                ("train.steps=-3", "train.steps"),

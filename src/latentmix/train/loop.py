@@ -89,8 +89,7 @@ def train_settings(config: dict) -> dict:
     return s
 
 
-_POSITIVE = ("lr",)
-_NON_NEGATIVE = ("weight_decay", "grad_clip", "warmup_steps", "lr_min_ratio", "num_workers", "log_every",
+_NON_NEGATIVE = ("lr", "weight_decay", "grad_clip", "warmup_steps", "lr_min_ratio", "num_workers", "log_every",
                  "val_every", "val_items", "ckpt_every", "adversarial_start")
 
 
@@ -101,9 +100,6 @@ def _check_numbers(s: dict) -> None:
         if isinstance(v, bool) or not isinstance(v, (int, float)) or v != v:
             raise ConfigError(f"train.{k}: expected a number, got {v!r}")
         return v
-    for k in _POSITIVE:
-        if number(k) <= 0:
-            raise ConfigError(f"train.{k}: must be > 0, got {s[k]!r}")
     for k in _NON_NEGATIVE:
         if number(k) < 0:
             raise ConfigError(f"train.{k}: must be >= 0, got {s[k]!r}")
