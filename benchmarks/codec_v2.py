@@ -31,7 +31,7 @@ from latentmix.checkpoint import read_header  # noqa: E402
 from latentmix.codec.base import model_file_id  # noqa: E402
 from latentmix.codec.linearity import code_sum_agreement  # noqa: E402
 from latentmix.codec.model import Codec  # noqa: E402
-from latentmix.data.datasets import list_tracks, load_track  # noqa: E402
+from latentmix.data.datasets import list_tracks, load_track, track_frames  # noqa: E402
 from latentmix.errors import LatentmixError  # noqa: E402
 from latentmix.evaluation.codec import codec_speed, concatenated_mixture, evaluate_codec  # noqa: E402
 from latentmix.evaluation.separation import CodecCeiling, evaluate_separation  # noqa: E402
@@ -45,7 +45,7 @@ TARGETS = {"xrt": 100.0, "drums": 6.0, "bass": 12.0, "code_sum": 0.5, "max_kbps"
 
 def items_of(root, seconds: float) -> list[tuple[str, torch.Tensor]]:
     """The split's test mixtures end to end, cut into whole `seconds` items."""
-    total = sum(load_track(t).shape[-1] for t in list_tracks(root, "test"))
+    total = sum(track_frames(t) for t in list_tracks(root, "test"))   # headers only: no decoding
     T = int(round(seconds * 22050))
     n = max(1, total // T)
     x = concatenated_mixture(root, "test", n * seconds)[0, 0]
