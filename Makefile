@@ -13,7 +13,7 @@ $(BIN)/python:
 $(STAMP): $(BIN)/python pyproject.toml
 	$(BIN)/pip install -q --upgrade pip >/dev/null 2>&1 || true
 	$(BIN)/pip install -q torch==2.13.0
-	$(BIN)/pip install -q -e '.[dev]'
+	$(BIN)/pip install -q -e '.[dev,web,browser]'
 	# tinysoundfont declares pyaudio (playback only, needs portaudio headers); the renderer needs neither.
 	$(BIN)/pip install -q --no-deps 'tinysoundfont>=0.3'
 	touch $(STAMP)

@@ -1,7 +1,8 @@
 """`make demo`: the main job end to end on built-in data with the shipped models.
 
 Synthesises a few Slakh-like songs, separates them with the shipped separator beside the IRM ceiling (msdm
-protocol), and round-trips a song through the shipped codec, reporting quality and bitrate.
+protocol), round-trips a song through the shipped codec, reporting quality and bitrate, and writes an HTML
+report of all of it (demo_out/report/index.html).
 """
 from __future__ import annotations
 
@@ -38,14 +39,14 @@ def main(argv=None) -> int:
 
     out = Path(args.out)
     data = out / "songs"
-    log(f"[1/3] synthesising {args.tracks} Slakh-like songs of {args.seconds:g} s into {data}/ (seed {args.seed})")
+    log(f"[1/4] synthesising {args.tracks} Slakh-like songs of {args.seconds:g} s into {data}/ (seed {args.seed})")
     t0 = time.time()
     synth_dataset(data, tracks=args.tracks, seconds=args.seconds, seed=args.seed, splits=(0.0, 0.0, 1.0),
                   progress=False)
     tracks = list_tracks(data, "test")
     log(f"      rendered in {time.time() - t0:.1f} s")
 
-    log("[2/3] separating with the shipped separator and the IRM oracle (msdm protocol, SI-SDRi dB)")
+    log("[2/4] separating with the shipped separator and the IRM oracle (msdm protocol, SI-SDRi dB)")
     ours, ceiling = "latentmix (shipped)", "IRM oracle (ceiling)"
 
     def write_stems(name, track, est):
@@ -60,7 +61,7 @@ def main(argv=None) -> int:
     print(f"\nseparated {sep.audio_seconds:.0f} s of audio in {sep.compute_s:.1f} s "
           f"({sep.xrt:.1f}x real time); stems in {out / 'separated'}/")
 
-    log("[3/3] round-tripping a song through the shipped codec")
+    log("[3/4] round-tripping a song through the shipped codec")
     from .codec import Codec
     from .pretrained.registry import resolve_model
 
@@ -77,7 +78,32 @@ def main(argv=None) -> int:
         print(f"| {r.level} | {r.kbps:.2f} | {r.metrics['si_sdr']:.2f} | {r.metrics['mel_distance']:.3f} | "
               f"{r.samples / codec.sample_rate / r.seconds:.0f} |")
     print(f"\ncodec audio in {out / 'codec'}/")
+
+    log("[4/4] writing the HTML report of all of it")
+    files = {"original": out / "codec" / f"{name}_original.wav"}
+    files.update({f"{k} codebook{'s' if k != 1 else ''}": out / "codec" / f"{name}_{k}cb.wav" for k in levels})
+    index = write_report(out / "report", ev, ours, data / "test", out / "separated", res, {name: files})
+    print(f"\nreport: {index}  (open it in a browser; the folder is self-contained)")
+    print("web demo: latentmix serve   (then open http://127.0.0.1:8000)")
     return 0
+
+
+def write_report(folder, ev, ours, reference, separated, codec_ev, codec_audio):
+    """One page with everything the demo did: the scores, the separated songs beside their true stems, and the
+    codec round trip."""
+    from .report import Page
+    from .report.codec import codec_report
+    from .report.separation import attach_references, evaluation_report, find_songs, folder_report
+    page = Page(folder, "latentmix demo", f"{len(ev.tracks)} synthetic song(s), {ev.audio_seconds:.0f} s of audio; "
+                f"separation scored with the {ev.protocol} protocol ({ev.metric}).")
+    evaluation_report(page, ev.to_json())
+    songs = find_songs(separated)
+    attach_references(songs, reference)
+    for s in songs:
+        s.scores = dict(ev.results[ours].per_track.get(s.name, {}))
+    folder_report(page, songs, ev.metric)
+    codec_report(page, codec_ev, codec_audio)
+    return page.write()
 
 
 if __name__ == "__main__":

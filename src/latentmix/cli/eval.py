@@ -108,5 +108,6 @@ def run_msdm(args) -> int:
                                "data": str(args.data), "split": args.split, "protocol": protocol.name,
                                "version": protocol.version, "metric": protocol.metric, "tracks": len(tracks),
                                "device": device, "seconds": round(elapsed, 3), "latentmix_version": __version__,
-                               "results": res.summary, "per_track": res.per_track})
+                               "results": res.summary, "per_track": res.per_track,
+                               "evaluation": ev.to_json()})
     return 0

@@ -35,6 +35,7 @@ def register(subparsers) -> None:
     p.add_argument("--device", default="auto", help="auto, cpu or cuda (default auto)")
     p.add_argument("--model", default=None, help="model file for methods that load one")
     p.add_argument("--quiet", action="store_true", help="no progress output")
+    p.add_argument("--report", action="store_true", help="also write an HTML report to OUT/report/index.html")
     p.set_defaults(func=run)
 
 
@@ -91,6 +92,7 @@ def run(args) -> int:
     out_root = Path(args.out)
     log = (lambda *a: None) if args.quiet else (lambda *a: print(*a, file=sys.stderr))
     log(f"Separating {len(jobs)} track(s) with '{args.method}' on {device} into {out_root}")
+    mixtures = {}
     for i, (song, mix_file, stem_dir) in enumerate(jobs, 1):
         log(f"[{i}/{len(jobs)}] {mix_file or stem_dir}")
         refs = None
@@ -109,5 +111,11 @@ def run(args) -> int:
         for s in stems:
             path = out_root / song / f"{s}.wav"
             write_audio(path, est[method.stems.index(s)][None], SAMPLE_RATE)
+        mixtures[song] = mix_file
         print(out_root / song)
+    if args.report:
+        from ..report import separation_page
+        page = separation_page(out_root, out_root / "report", mixtures=mixtures,
+                               title=f"Separation with '{args.method}'")
+        log(f"report: {page}")
     return 0
