@@ -56,8 +56,8 @@ def separated(tmp_path):
         for i, s in enumerate(STEMS):
             for root, scale in ((out, 0.9), (ref, 1.0)):
                 (root / song).mkdir(parents=True, exist_ok=True)
-                sf.write(root / song / f"{s}.wav", scale * tone(1.0, 110 * (i + 1) + k), SR, subtype="PCM_16")
-    sf.write(out / "song_a" / "mixture.wav", sum(tone(1.0, 110 * (i + 1)) for i in range(4)) / 4, SR)
+                sf.write(root / song / f"{s}.wav", scale * tone(0.5, 110 * (i + 1) + k), SR, subtype="PCM_16")
+    sf.write(out / "song_a" / "mixture.wav", sum(tone(0.5, 110 * (i + 1)) for i in range(4)) / 4, SR)
     return out, ref
 
 
@@ -189,8 +189,11 @@ def test_cli_separate_report_and_report_reference(tiny_dataset, tmp_path):
 def test_cli_codec_report(song_file, tmp_path):
     from latentmix.cli import main
     from latentmix.evaluation.codec import opus_available
+    x, sr = sf.read(song_file)
+    clip = tmp_path / "clip.flac"
+    sf.write(clip, x[: int(1.5 * sr)], sr)
     rep = tmp_path / "rep"
-    assert main(["report", str(song_file), "-o", str(rep), "--levels", "2,12"]) == 0
+    assert main(["report", str(clip), "-o", str(rep), "--levels", "2,12"]) == 0
     p = check_page(rep / "index.html")
     assert "2 codebooks" in p.figures and "12 codebooks" in p.figures
     if opus_available():

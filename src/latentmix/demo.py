@@ -54,7 +54,8 @@ def main(argv=None) -> int:
             for i, stem in enumerate(STEMS):
                 write_audio(out / "separated" / track.name / f"{stem}.wav", est[i:i + 1])
 
-    ev = evaluate_separation([Candidate(get_method("supervised"), ours), Candidate(get_method("oracle-irm"), ceiling)],
+    ev = evaluate_separation([Candidate(get_method("supervised"), ours),
+                              Candidate(get_method("oracle-irm"), ceiling, kind="oracle")],
                              data, "test", "msdm", tracks=tracks, on_estimate=write_stems)
     sep = ev.results[ours]
     print(format_table(ev.table()))

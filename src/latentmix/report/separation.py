@@ -146,10 +146,15 @@ def normalise_evaluation(d: dict) -> dict:
         else:
             per = {k: v.get("per_track", {}) for k, v in res.items()}
         stems = [s for s in STEMS if s in next(iter(res.values()))]
-        methods = {n: {"kind": "oracle" if "oracle" in n.lower() else "model", "summary": row,
+        methods = {n: {"kind": "oracle" if is_ceiling(n, "") else "model", "summary": row,
                        "windows": [], "tracks": per.get(n, {}), "xrt": None} for n, row in res.items()}
         return {"metric": d.get("metric", "score"), "stems": stems, "methods": methods}
     raise InputError("not a separation evaluation (no 'results')")
+
+
+def is_ceiling(name: str, kind: str) -> bool:
+    """An oracle or through-codec ceiling rather than a model (by its kind, or its name when the kind is generic)."""
+    return kind in ("oracle", "codec") or any(w in name.lower() for w in ("oracle", "ceiling"))
 
 
 def _finite(v) -> bool:
@@ -161,15 +166,17 @@ def evaluation_report(page: Page, d: dict) -> None:
     ev = normalise_evaluation(d)
     stems, metric, methods = ev["stems"], ev["metric"], ev["methods"]
     page.h2("Scores", "scores")
-    page.p(f"Metric: {metric}. Oracles (ceilings) are listed after the models; higher is better.", cls="note")
-    order = [n for n, m in methods.items() if m["kind"] != "oracle"] + \
-            [n for n, m in methods.items() if m["kind"] == "oracle"]
+    page.p(f"Metric: {metric}; higher is better. Ceilings (oracles) are listed after the models, drawn beside them in "
+           "the box plots and as hollow grey points in each model's scatter.", cls="note")
+    for n, m in methods.items():
+        m["ceiling"] = is_ceiling(n, m["kind"])
+    order = [n for n, m in methods.items() if not m["ceiling"]] + [n for n, m in methods.items() if m["ceiling"]]
     rows = [[n, methods[n]["kind"]] + [methods[n]["summary"].get(s) for s in stems] +
             [methods[n]["summary"].get("All"), methods[n]["summary"].get("windows"), methods[n].get("xrt")]
             for n in order]
     page.table(["method", "kind"] + stems + ["All", "windows", "x real time"], rows)
-    oracles = [n for n in order if methods[n]["kind"] == "oracle"]
-    models = [n for n in order if methods[n]["kind"] != "oracle"] or oracles
+    oracles = [n for n in order if methods[n]["ceiling"]]
+    models = [n for n in order if not methods[n]["ceiling"]] or oracles
 
     def values(name):
         w = methods[name]["windows"]

@@ -165,10 +165,17 @@ def run_generate(job, max_seconds: float) -> dict:
     prompt = str(job.options.get("prompt") or "")[:300]
     seconds = min(float(job.options.get("seconds") or 8.0), 30.0, max_seconds)
     gen = _cached(("gen",), Generator.from_pretrained)
-    job.report(0.1, "generating")
-    audio = gen.generate(prompt=prompt, seconds=seconds)
-    audio = torch.as_tensor(audio).float().reshape(-1)
-    sr = int(getattr(gen, "sample_rate", SAMPLE_RATE))
+    job.report(0.05, "generating")
+    total, done = max(1.0, seconds * float(getattr(gen.codec, "frame_rate", 70.0))), [0]
+
+    def step(n=1):
+        done[0] += n
+        job.report(0.05 + 0.85 * min(1.0, done[0] / total), "generating")
+
+    # latentmix.generation.Generator.generate(prompts, seconds, ...) -> (B, 1, T) at the codec's rate
+    audio = gen.generate(prompt or None, seconds=seconds, progress=step)
+    audio = torch.as_tensor(audio).float()[0].mean(0)
+    sr = int(gen.sample_rate)
     write_audio(job.folder / "out" / "generated.wav", audio[None].numpy(), sr)
     pngs = _spectrograms(job, {"generated": audio.numpy()}, sr)
     return {"kind": "generate", "prompt": prompt, "seconds": round(len(audio) / sr, 2),
