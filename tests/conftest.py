@@ -39,11 +39,11 @@ def artifacts_dir():
 
 @pytest.fixture(scope="session")
 def song_file(tiny_dataset, tmp_path_factory):
-    """A generated 4 s song (the tiny dataset's test mixture) as a 16-bit WAV file."""
+    """A generated 2.5 s song (the start of the tiny dataset's test mixture) as a 16-bit WAV file."""
     from latentmix.data.datasets import list_tracks, load_track
     import soundfile as sf
     track = list_tracks(tiny_dataset, "test")[0]
-    mix = load_track(track).sum(0).numpy()
+    mix = load_track(track).sum(0).numpy()[: int(2.5 * 22050)]
     path = tmp_path_factory.mktemp("upload") / "song.wav"
     sf.write(str(path), mix, 22050, subtype="PCM_16")
     return path

@@ -190,7 +190,7 @@ def test_cli_codec_report(song_file, tmp_path):
     from latentmix.cli import main
     from latentmix.evaluation.codec import opus_available
     x, sr = sf.read(song_file)
-    clip = tmp_path / "clip.flac"
+    clip = tmp_path / "clip.flac"                  # FLAC: the report reads any soundfile format
     sf.write(clip, x[: int(1.5 * sr)], sr)
     rep = tmp_path / "rep"
     assert main(["report", str(clip), "-o", str(rep), "--levels", "2,12"]) == 0
