@@ -12,7 +12,7 @@ import sys
 from .. import __version__
 from ..errors import LatentmixError
 
-GROUPS = ["data", "codec", "train", "separate", "eval"]
+GROUPS = ["data", "codec", "train", "separate", "generate", "eval"]
 
 
 def build_parser() -> argparse.ArgumentParser:

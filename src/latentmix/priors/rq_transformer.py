@@ -39,6 +39,11 @@ class RQTransformer(nn.Module, ModelIO):
         self.cond_dim = int(cond_dim)
         self.prefix = ConditionPrefix(cond_dim, cond_tokens, dim)
 
+    @classmethod
+    def from_config(cls, config: dict):
+        """The saved config names its architecture ("rq"), which the constructor does not take."""
+        return super().from_config({k: v for k, v in config.items() if k != "architecture"})
+
     @property
     def prefix_length(self) -> int:
         return self.prefix.length
