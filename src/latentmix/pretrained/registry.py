@@ -23,7 +23,8 @@ SHIPPED = {
     "prior-bass": ("prior_bass_default.safetensors",
                    "latentmix train prior --config cpu_stem --set train.stem=bass --data DATA --out runs/prior_bass"),
     "prior-drums": ("prior_drums_default.safetensors",
-                    "latentmix train prior --config cpu_stem --set train.stem=drums --data DATA --out runs/prior_drums"),
+                    "latentmix train prior --config cpu_stem --set train.stem=drums --data DATA "
+                    "--out runs/prior_drums"),
 }
 
 

@@ -23,9 +23,11 @@ class RQTransformer(nn.Module, ModelIO):
 
     def __init__(self, num_codebooks: int, codebook_size: int, dim: int = 256, depth: int = 6,
                  depth_layers: int = 2, heads: int = 8, cond_dim: int = 0, cond_tokens: int = 1,
-                 dropout: float = 0.0, context: int = 1024, codec: dict | None = None, text_encoder: str = ""):
+                 dropout: float = 0.0, context: int = 1024, codec: dict | None = None,
+                 text_encoder: str = ""):
         super().__init__()
-        self.config = dict(architecture="rq", text_encoder=text_encoder, num_codebooks=num_codebooks, codebook_size=codebook_size, dim=dim,
+        self.config = dict(architecture="rq", text_encoder=text_encoder, num_codebooks=num_codebooks,
+                           codebook_size=codebook_size, dim=dim,
                            depth=depth, depth_layers=depth_layers, heads=heads, cond_dim=cond_dim,
                            cond_tokens=cond_tokens, dropout=dropout, context=context, codec=codec or {})
         k, v = num_codebooks, codebook_size
