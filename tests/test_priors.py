@@ -211,3 +211,18 @@ def test_text_prior_trains_on_captions_from_two_roots(tiny_dataset, tmp_path):
     cfg["train"]["extra_data"] = [str(tmp_path / "nowhere")]
     with pytest.raises(InputError, match="nowhere"):
         train(PriorTask, cfg, tiny_dataset, tmp_path / "run2", quiet=True)
+
+
+def test_rq_cfg_one_equals_conditional_seed_reproduces_and_runs_past_its_context():
+    torch.manual_seed(0)
+    rq = RQTransformer(3, 16, dim=16, depth=1, depth_layers=1, heads=2, cond_dim=4, context=8).eval()
+    cond = torch.randn(2, 1, 4)
+    a = rq.generate(20, cond=cond, cfg=1.0, seed=5)
+    assert a.shape == (2, 3, 20) and torch.equal(a, rq.generate(20, cond=cond, cfg=1.0, seed=5))
+    g = rq.generate(20, cond=cond, cfg=3.0, seed=5)
+    assert g.shape == a.shape and int(g.max()) < 16
+    with torch.no_grad():                                 # guidance changes the distribution it samples from
+        h = rq.context_states(torch.full((2, 3, 1), rq.bos), torch.cat([cond[:1], cond[:1]]),
+                              cond_drop=torch.tensor([False, True]))[:, -1]
+        y = rq.head[0](rq.depth((h + rq.level_pos[0])[:, None])[:, -1])
+    assert not torch.allclose(y[0], y[1])

@@ -110,7 +110,7 @@ class Generator:
         if prompt is not None:
             raise ConfigError("continuation needs a pattern prior (the RQ-Transformer does not continue prompts)")
         return self.prior.generate(frames, batch=batch, cond=cond, temperature=temperature, top_k=top_k,
-                                   top_p=top_p, seed=seed)
+                                   top_p=top_p, seed=seed, cfg=cfg, progress=progress)
 
     def generate(self, prompts: str | list[str] | None = None, seconds: float = 10.0, batch: int = 1,
                  prompt_audio: torch.Tensor | None = None, denoise_output: bool = False, **kw) -> torch.Tensor:

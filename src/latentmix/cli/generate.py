@@ -114,7 +114,7 @@ def _sample(gen, prompts, prompt_audio, args):
     frames = int(round(args.duration * gen.codec.frame_rate))
     total = frames + (gen.codec.num_frames(prompt_audio.shape[-1]) if prompt_audio is not None else 0)
     if isinstance(gen.prior, CodeTransformer):
-        total = gen.prior.pattern.steps(total)
+        total = gen.prior.pattern.steps(total)             # the RQ-Transformer steps once per frame
     bar = tqdm(total=total, unit="step", desc="generating", disable=True if args.quiet else None, leave=False)
     try:
         return gen.generate(prompts, seconds=args.duration, prompt_audio=prompt_audio, cfg=args.cfg,
