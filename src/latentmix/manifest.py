@@ -73,8 +73,9 @@ class Manifest:
                "status": status, "rank": self.rank}
         if error:
             rec["error"] = error
+        cut = self.path.is_file() and self.path.stat().st_size > 0 and not self.path.read_bytes().endswith(b"\n")
         with open(self.path, "a", encoding="utf-8") as f:
-            f.write(json.dumps(rec) + "\n")
+            f.write(("\n" if cut else "") + json.dumps(rec) + "\n")      # a line cut by a kill stays alone
             f.flush()
             os.fsync(f.fileno())
 
