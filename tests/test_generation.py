@@ -125,3 +125,18 @@ def test_text_encoder_embeds_warns_on_long_prompts_and_refuses_empty():
     with pytest.raises(InputError, match="empty"):
         enc.encode([" "])
     assert np.isfinite(e.numpy()).all()
+
+
+def test_a_half_precision_export_loads_and_generates_alike(models, tmp_path):
+    from latentmix.checkpoint import export_half, read_header
+    from latentmix.generation import Generator, load_prior
+    from latentmix.codec.model import Codec
+    src = models / "prior.safetensors"
+    dst = export_half(src, tmp_path / "half.safetensors")
+    assert dst.stat().st_size < 0.6 * src.stat().st_size and read_header(dst)["stored_dtype"] == "float16"
+    full, half = load_prior(src), load_prior(dst)
+    assert next(half.parameters()).dtype == torch.float32
+    codes = torch.randint(0, 16, (1, 2, 12))
+    assert abs(float(full.loss(codes)["prior/nll"]) - float(half.loss(codes)["prior/nll"])) < 1e-2
+    codec = Codec.load(models / "codec.safetensors")
+    assert Generator(half, codec).generate(None, seconds=0.2, seed=0).shape[0] == 1
