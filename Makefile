@@ -13,7 +13,7 @@ $(BIN)/python:
 $(STAMP): $(BIN)/python pyproject.toml
 	$(BIN)/pip install -q --upgrade pip >/dev/null 2>&1 || true
 	$(BIN)/pip install -q torch==2.13.0
-	$(BIN)/pip install -q -e '.[dev,web,browser]'
+	$(BIN)/pip install -q -e '.[dev,text,web,browser]'
 	# tinysoundfont declares pyaudio (playback only, needs portaudio headers); the renderer needs neither.
 	$(BIN)/pip install -q --no-deps 'tinysoundfont>=0.3'
 	touch $(STAMP)
@@ -24,7 +24,7 @@ venv: $(STAMP)
 # which would replace the pinned CPU torch, so they go in with --no-deps next to the `[peers]` extra (the packages
 # their model classes import).
 $(PEERS_STAMP): $(STAMP)
-	$(BIN)/pip install -q -e '.[dev,peers]'
+	$(BIN)/pip install -q -e '.[dev,text,peers]'
 	$(BIN)/pip install -q --no-deps demucs==4.1.0 encodec==0.1.1
 	$(BIN)/python -c "import torch, sys; v = torch.__version__; sys.exit(0 if v.startswith('2.13.0') else 'torch is ' + v + ', expected the pinned 2.13.0')"
 	touch $(PEERS_STAMP)

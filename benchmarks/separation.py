@@ -68,9 +68,11 @@ def build_rows(args, device: str) -> list:
 def table_rows(ev, irm: str = IRM_ROW) -> dict:
     """{name: the result's flat row + pct_irm (All as % of the IRM's All)} of an evaluation."""
     out = {name: r.row() for name, r in ev.results.items()}
-    irm_all = out[irm]["All"]
+    irm_all, irm_ns = out[irm]["All"], out[irm].get("All (non-silent)", float("nan"))
     for row in out.values():
         row["pct_irm"] = 100.0 * row["All"] / irm_all if irm_all and irm_all > 0 else float("nan")
+        ns = row.get("All (non-silent)", float("nan"))
+        row["pct_irm_ns"] = 100.0 * ns / irm_ns if irm_ns == irm_ns and irm_ns > 0 else float("nan")
     return out
 
 
@@ -92,11 +94,16 @@ def markdown(res: dict, meta: dict) -> str:
              f"Split `{meta['split']}` of `{meta['data']}`: {res['tracks']} track(s), {res['audio_seconds']:.0f} s "
              f"of audio, mixture = sum of the 4 stems; msdm v1 SI-SNRi dB (MSDM's si_snr, no zero-mean; All = "
              f"mean of the stem means; windows = kept 4 s windows). Speed: {meta['threads']} torch thread(s) on "
-             f"{meta['device']}, separation calls only, after one untimed {WARMUP_SECONDS:g} s call per row.", "",
+             f"{meta['device']}, separation calls only, after one untimed {WARMUP_SECONDS:g} s call per row. "
+             "Each score cell is MSDM's exact figure / the non-silent-stems figure (a stem's windows where it is "
+             "silent left out: MSDM's rule gives a silent stem with a near-zero estimate a huge SI-SNRi).", "",
              "| method | " + " | ".join(stems) + " | All | % of IRM | windows | params | s per audio s | x real time |",
              "|---|" + "---:|" * (len(stems) + 6)]
+    nan = float("nan")
     for name, r in rows.items():
-        cells = [f"{r[s]:.2f}" for s in stems] + [f"**{r['All']:.2f}**", f"{r['pct_irm']:.0f} %", str(r["windows"]),
+        cells = [f"{r[s]:.2f} / {r.get(s + ' (non-silent)', nan):.2f}" for s in stems] + [
+            f"**{r['All']:.2f} / {r.get('All (non-silent)', nan):.2f}**",
+            f"{r['pct_irm']:.0f} % / {r.get('pct_irm_ns', nan):.0f} %", str(r["windows"]),
                                                   fmt_params(r["params"]), f"{r['sec_per_sec']:.4f}", f"{r['xrt']:.1f}"]
         lines.append(f"| {name} | " + " | ".join(cells) + " |")
     lines += [""] + [f"- {name}: {r['detail']}" for name, r in rows.items()]

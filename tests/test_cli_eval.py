@@ -57,7 +57,7 @@ def test_separate_then_eval_separation(msdm_root, tmp_path, capsys):
     assert _run(["eval", "separation", "--reference", str(msdm_root / "test"), "--estimates", str(out),
                  "--protocol", "msdm", "--json", str(js)]) == 0
     table = capsys.readouterr().out
-    assert "| method | bass | drums | guitar | piano | All | windows |" in table
+    assert "| method (MSDM exact / non-silent stems) | bass | drums | guitar | piano | All | windows |" in table
     res = json.loads(js.read_text())
     assert res["protocol"] == "msdm" and res["version"] == 1 and res["tracks"] == 2
     assert res["results"]["windows"] == 6                       # 3 windows per 7 s track: 0, 2, 4 s

@@ -162,3 +162,18 @@ def test_code_sum_table_matches_brute_force_and_is_cached(tmp_path):
             assert int(table[i, j]) == int(level.nearest((0.5 * e[i] + 0.5 * e[j])[None])[0])
     assert len(list(tmp_path.glob("code_sum_*.npy"))) == 1
     assert torch.equal(code_sum_table(m, cache_dir=tmp_path), table)
+
+
+def test_magnitude_encoder_input_gives_phase_free_codes_and_keeps_old_configs(tmp_path):
+    x = torch.randn(1, 1, 2048) * 0.1
+    mag = spectral(spectral={"dim": 16, "encoder_depth": 1, "decoder_depth": 2, "encoder_input": "magnitude"}).eval()
+    assert torch.equal(mag.encode(x), mag.encode(-x))             # polarity (phase) does not reach the codes
+    assert torch.allclose(mag.encoder(x), mag.encoder(-x), atol=1e-6)
+    cpx = spectral().eval()
+    assert not torch.allclose(cpx.encoder(x), cpx.encoder(-x), atol=1e-3)
+    assert "encoder_input" not in cpx.config["spectral"]           # the default is not written: old hashes hold
+    mag.save(tmp_path / "m.safetensors")
+    assert torch.equal(Codec.load(tmp_path / "m.safetensors").encode(x), mag.encode(x))
+    assert mag(x)["audio"].shape == x.shape
+    with pytest.raises(ConfigError, match="encoder_input"):
+        spectral(spectral={"dim": 16, "encoder_depth": 1, "decoder_depth": 2, "encoder_input": "phase"})

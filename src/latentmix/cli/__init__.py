@@ -12,7 +12,7 @@ import sys
 from .. import __version__
 from ..errors import LatentmixError
 
-GROUPS = ["data", "codec", "train", "separate", "eval", "report", "serve"]
+GROUPS = ["data", "codec", "train", "separate", "generate", "eval", "report", "serve"]
 
 
 def build_parser() -> argparse.ArgumentParser:

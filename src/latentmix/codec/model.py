@@ -107,17 +107,21 @@ class Codec(nn.Module, ModelIO, CodecModel):
     def _build_spectral(self, spec: dict, latent_dim: int, quantizer: dict) -> None:
         """Codec v2: STFT + ConvNeXt encoder, ConvNeXt + iSTFT decoder (codec/spectral.py); hop = prod(strides)."""
         from .spectral import ISTFTDecoder, STFTEncoder
-        unknown = set(spec) - {"dim", "encoder_depth", "decoder_depth", "mult", "n_fft"}
+        unknown = set(spec) - {"dim", "encoder_depth", "decoder_depth", "mult", "n_fft", "encoder_input"}
         if unknown:
             raise ConfigError(f"unknown spectral codec option(s) {sorted(unknown)}")
         hop = self.hop_length
+        enc_in = spec.pop("encoder_input", "complex")
+        if enc_in not in ("complex", "magnitude"):
+            raise ConfigError(f"spectral.encoder_input must be 'complex' or 'magnitude', got {enc_in!r}")
         spec = {"dim": 192, "encoder_depth": 4, "decoder_depth": 8, "mult": 3, "n_fft": 4 * hop, **spec}
         if any(int(spec[k]) < 1 for k in spec):
             raise ConfigError(f"spectral codec options must be positive integers, got {spec}")
-        self.config["spectral"] = spec
+        # the default is not written, so that files (and codec hashes) from before the option stay the same
+        self.config["spectral"] = spec if enc_in == "complex" else {**spec, "encoder_input": enc_in}
         kw = dict(channels=self.channels, hop=hop, n_fft=int(spec["n_fft"]), dim=int(spec["dim"]),
                   latent_dim=latent_dim, mult=int(spec["mult"]))
-        self.encoder = STFTEncoder(depth=int(spec["encoder_depth"]), **kw)
+        self.encoder = STFTEncoder(depth=int(spec["encoder_depth"]), magnitude=enc_in == "magnitude", **kw)
         self.quantizer = build_quantizer(latent_dim, quantizer)
         self.decoder = ISTFTDecoder(depth=int(spec["decoder_depth"]), **kw)
         self.receptive_field = self.encoder.receptive_field()

@@ -6,7 +6,8 @@ so T samples (a multiple of hop) give exactly T / hop frames, and F frames decod
 Spectra are magnitude-compressed (|X|^0.3 with the phase kept) in and out, which keeps the dynamic range of
 music within reach of a linear layer and keeps the output linear enough in phase for waveform losses.
 The STFT/iSTFT is latentmix.audio's with center="same" (that frame grid, both directions agreeing sample for
-sample).
+sample). `spectral.encoder_input: magnitude` gives the encoder |X|^0.3 alone: its codes then carry no phase, so a
+shift of a few samples leaves them unchanged (codes a prior can model); the decoder still predicts phase.
 """
 from __future__ import annotations
 
@@ -28,13 +29,14 @@ def _gain(pairs: torch.Tensor, power: float) -> torch.Tensor:
 class STFTEncoder(nn.Module):
     """wav (B, C, T), T % hop == 0 -> latents (B, latent_dim, T / hop)."""
 
-    def __init__(self, channels: int, hop: int, n_fft: int, dim: int, depth: int, latent_dim: int, mult: int = 3):
+    def __init__(self, channels: int, hop: int, n_fft: int, dim: int, depth: int, latent_dim: int, mult: int = 3,
+                 magnitude: bool = False):
         super().__init__()
         if n_fft < hop or (n_fft - hop) % 2:
             raise ValueError(f"n_fft ({n_fft}) must be >= hop ({hop}) with an even difference")
-        self.hop, self.n_fft = hop, n_fft
+        self.hop, self.n_fft, self.magnitude = hop, n_fft, magnitude
         bins = n_fft // 2 + 1
-        self.embed = nn.Linear(2 * bins * channels, dim)
+        self.embed = nn.Linear((1 if magnitude else 2) * bins * channels, dim)
         self.norm = nn.LayerNorm(dim)
         self.blocks = nn.Sequential(*[ConvNeXtBlock(dim, mult, layer_scale=1.0 / max(depth, 1))
                                       for _ in range(depth)])
@@ -45,6 +47,8 @@ class STFTEncoder(nn.Module):
     def spectrum(self, wav: torch.Tensor) -> torch.Tensor:
         """wav (B, C, T) -> compressed spectrum as real pairs (B, C, F, bins, 2)."""
         spec = torch.view_as_real(stft(wav, self.n_fft, self.hop, center="same").transpose(-1, -2))
+        if self.magnitude:                                   # |X|^0.3 alone, (B, C, F, bins, 1)
+            return _gain(spec, 2 * COMPRESS + 1).sqrt()
         return spec * _gain(spec, COMPRESS)
 
     def forward(self, wav: torch.Tensor) -> torch.Tensor:

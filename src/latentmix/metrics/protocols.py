@@ -11,7 +11,9 @@ msdm v1 (MSDM's evaluation/evaluate_separation.py, seeds_spec §6d), reproduced 
   in a kept window SI-SNRi is computed for EVERY stem, silent ones included, as MSDM does
   (= si_snr_msdm(est, ref) - si_snr_msdm(mix, ref), eps 1e-8, no zero-mean, eps inside the projection);
   per stem: mean over all kept windows of all tracks; "All" = mean of the four stem means. Records also list
-  which stems were silent, so a stricter variant can be computed from them, but the table is MSDM's.
+  which stems were silent; `aggregate` adds the non-silent figure beside MSDM's: per stem the mean over the
+  kept windows where that stem is not silent ("<stem> (non-silent)", "All (non-silent)"). A silent stem with an
+  exact-zero estimate earns a huge SI-SNRi under MSDM's rule, which inflates the exact figure (the IRM's most).
 lass v1 (LQ-VAE's script/bayesian_test.py and seed 003, seeds_spec §2d/§4): stems bass, drums;
   mixture 0.5 (s1 + s2); consecutive non-overlapping chunks of 65,536 samples (about 2.97 s) from 0, trailing
   remainder dropped; a chunk is skipped when either source is silent (same ||s||_2 / n < 1.5e-5 test as the
@@ -38,6 +40,7 @@ from .bss import bss_sdr, median_sdr
 from .sisdr import si_snr_msdm
 
 SILENCE_THRESHOLD = 1.5e-5
+NON_SILENT = "(non-silent)"
 
 
 def is_silent(x: torch.Tensor, threshold: float = SILENCE_THRESHOLD) -> bool:
@@ -96,6 +99,18 @@ class MSDMProtocol(Protocol):
         step = chunk - overlap
         n = max(0, math.ceil((length - overlap) / step))
         return [(i * step, min(i * step + chunk, length)) for i in range(n)]
+
+    def aggregate(self, records: list[dict]) -> dict:
+        """MSDM's row plus the non-silent figure: '<stem> (non-silent)' averages only the windows where that
+        stem is not silent; 'All (non-silent)' is the mean of those stem means."""
+        out = super().aggregate(records)
+        for s in self.stems:
+            vals = [r[s] for r in records if s not in r.get("silent", ())]
+            out[f"{s} {NON_SILENT}"] = float(np.mean(vals)) if vals else float("nan")
+        means = [out[f"{s} {NON_SILENT}"] for s in self.stems]
+        out[f"All {NON_SILENT}"] = float(np.nanmean(means)) if records and not np.isnan(means).all() \
+            else float("nan")
+        return out
 
     def evaluate_track(self, refs, est, mix=None) -> list[dict]:
         """refs, est (4, T), mix (T,) (default: sum of refs) -> one record per kept window:
@@ -243,17 +258,24 @@ def score_folders(reference_dir, estimates_dir, protocol) -> dict:
 
 
 def format_table(results: dict, stems=None, digits: int = 2) -> str:
-    """Markdown table, one row per method: results = {method: {stem: value, 'All': value, 'windows': n}}."""
+    """Markdown table, one row per method: results = {method: {stem: value, 'All': value, 'windows': n}}.
+
+    Rows that carry the non-silent figure ('<stem> (non-silent)', msdm) show each cell as "exact / non-silent"."""
     if not results:
         return "(no results)"
     first = next(iter(results.values()))
-    stems = list(stems or [k for k in first if k not in ("All", "windows")])
+    stems = list(stems or [k for k in first if k not in ("All", "windows") and NON_SILENT not in k])
     cols = stems + ["All"] + (["windows"] if "windows" in first else [])
-    lines = ["| method | " + " | ".join(cols) + " |", "|---|" + "---|" * len(cols)]
+    both = any(f"All {NON_SILENT}" in row for row in results.values())
+    head = "method (MSDM exact / non-silent stems)" if both else "method"
+    lines = [f"| {head} | " + " | ".join(cols) + " |", "|---|" + "---|" * len(cols)]
     for method, row in results.items():
         cells = []
         for c in cols:
             v = row.get(c, float("nan"))
-            cells.append(str(v) if c == "windows" else f"{v:.{digits}f}")
+            cell = str(v) if c == "windows" else f"{v:.{digits}f}"
+            if both and c != "windows":
+                cell += f" / {row.get(f'{c} {NON_SILENT}', float('nan')):.{digits}f}"
+            cells.append(cell)
         lines.append(f"| {method} | " + " | ".join(cells) + " |")
     return "\n".join(lines)

@@ -17,6 +17,14 @@ SHIPPED = {
     "separator": ("separator_default.safetensors",
                   "latentmix train separator --config spec --data DATA --out runs/sep && "
                   "cp runs/sep/model.safetensors src/latentmix/pretrained/separator_default.safetensors"),
+    "prior": ("prior_text_default.safetensors",
+              "latentmix train prior --config cpu_text --data DATA --out runs/prior_text (docs/reproduce.md) && "
+              "cp runs/prior_text/model.safetensors src/latentmix/pretrained/prior_text_default.safetensors"),
+    "prior-bass": ("prior_bass_default.safetensors",
+                   "latentmix train prior --config cpu_stem --set train.stem=bass --data DATA --out runs/prior_bass"),
+    "prior-drums": ("prior_drums_default.safetensors",
+                    "latentmix train prior --config cpu_stem --set train.stem=drums --data DATA "
+                    "--out runs/prior_drums"),
 }
 
 
@@ -29,11 +37,13 @@ def default_separator_path() -> Path:
 
 
 def resolve_model(name_or_path, kind: str) -> Path:
-    """A model file path from None/"default" (the shipped model of `kind`), a shipped name or a file path."""
-    if name_or_path in (None, "", "default", kind):
-        if kind not in SHIPPED:
+    """A model file path from None/"default" (the shipped model of `kind`), a shipped name of that kind (e.g.
+    "prior-bass") or a file path."""
+    shipped = name_or_path if name_or_path in SHIPPED and str(name_or_path).startswith(f"{kind}-") else None
+    if name_or_path in (None, "", "default", kind) or shipped:
+        if (shipped or kind) not in SHIPPED:
             raise ModelFileError(f"no shipped '{kind}' model; pass a model file with --model")
-        fname, how = SHIPPED[kind]
+        fname, how = SHIPPED[shipped or kind]
         p = HERE / fname
         if not p.exists():
             raise ModelFileError(f"{p}: the default {kind} model is not installed; train it with: {how} "

@@ -12,7 +12,7 @@ import torch.nn.functional as F
 from torch import nn
 
 from ..checkpoint import ModelIO
-from .sampling import sample
+from .sampling import guided, sample
 from .transformer import ConditionPrefix, KVCache, Stack
 
 
@@ -23,9 +23,11 @@ class RQTransformer(nn.Module, ModelIO):
 
     def __init__(self, num_codebooks: int, codebook_size: int, dim: int = 256, depth: int = 6,
                  depth_layers: int = 2, heads: int = 8, cond_dim: int = 0, cond_tokens: int = 1,
-                 dropout: float = 0.0, context: int = 1024, codec: dict | None = None):
+                 dropout: float = 0.0, context: int = 1024, codec: dict | None = None,
+                 text_encoder: str = ""):
         super().__init__()
-        self.config = dict(architecture="rq", num_codebooks=num_codebooks, codebook_size=codebook_size, dim=dim,
+        self.config = dict(architecture="rq", text_encoder=text_encoder, num_codebooks=num_codebooks,
+                           codebook_size=codebook_size, dim=dim,
                            depth=depth, depth_layers=depth_layers, heads=heads, cond_dim=cond_dim,
                            cond_tokens=cond_tokens, dropout=dropout, context=context, codec=codec or {})
         k, v = num_codebooks, codebook_size
@@ -38,6 +40,11 @@ class RQTransformer(nn.Module, ModelIO):
         self.head = nn.ModuleList(nn.Linear(dim, v) for _ in range(k))
         self.cond_dim = int(cond_dim)
         self.prefix = ConditionPrefix(cond_dim, cond_tokens, dim)
+
+    @classmethod
+    def from_config(cls, config: dict):
+        """The saved config names its architecture ("rq"), which the constructor does not take."""
+        return super().from_config({k: v for k, v in config.items() if k != "architecture"})
 
     @property
     def prefix_length(self) -> int:
@@ -77,30 +84,39 @@ class RQTransformer(nn.Module, ModelIO):
 
     @torch.inference_mode()
     def generate(self, frames: int, batch: int = 1, cond=None, temperature: float = 1.0, top_k: int = 250,
-                 top_p: float = 0.0, seed: int | None = None) -> torch.Tensor:
-        """Sample codes (B, K, frames): one cached spatial step per frame, then K cached depth steps."""
+                 top_p: float = 0.0, seed: int | None = None, cfg: float = 1.0, progress=None) -> torch.Tensor:
+        """Sample codes (B, K, frames): one cached spatial step per frame, then K cached depth steps. With a
+        condition and cfg != 1, the conditional and null-prefix rows run as one batch (classifier-free guidance)."""
         dev = self.level_pos.device
         gen = torch.Generator(device=dev).manual_seed(int(seed)) if seed is not None else None
         b = cond.shape[0] if cond is not None else batch
+        guide = self.cond_dim > 0 and cond is not None and cfg != 1.0
+        rows, drop = (torch.cat([cond, cond]), torch.arange(2 * b, device=dev) >= b) if guide else (cond, None)
+        n = 2 * b if guide else b
         out = torch.zeros(b, self.k, frames, dtype=torch.long, device=dev)
         cache = KVCache(len(self.spatial.blocks))
-        prev = torch.full((b, self.k, 1), self.bos, dtype=torch.long, device=dev)
+        prev = torch.full((n, self.k, 1), self.bos, dtype=torch.long, device=dev)
         for t in range(frames):
-            if cache.length >= self.context + self.prefix_length:
+            if cache.length >= self.context + self.prefix_length:     # windowed extension: RoPE is relative
                 cache = KVCache(len(self.spatial.blocks))
                 lo = max(0, t - self.context // 2)
-                hist = torch.cat([torch.full_like(prev, self.bos) if lo == 0 else out[..., lo - 1:lo],
+                hist = torch.cat([torch.full_like(out[..., :1], self.bos) if lo == 0 else out[..., lo - 1:lo],
                                   out[..., lo:t]], -1)
-                h = self.context_states(hist, cond, cache)[:, -1]
+                h = self.context_states(hist.repeat(n // b, 1, 1), rows, cache, cond_drop=drop)[:, -1]
             else:
-                h = self.context_states(prev, cond, cache)[:, -1]
+                h = self.context_states(prev, rows, cache, cond_drop=drop)[:, -1]
             dcache = KVCache(len(self.depth.blocks))
             x = h
             for d in range(self.k):
-                y = self.depth((x + self.level_pos[d])[:, None], dcache)[:, -1]
-                tok = sample(self.head[d](y), gen, temperature=temperature, top_k=top_k, top_p=top_p)
+                logits = self.head[d](self.depth((x + self.level_pos[d])[:, None], dcache)[:, -1])
+                if guide:
+                    logits = guided(logits[:b], logits[b:], cfg)
+                tok = sample(logits, gen, temperature=temperature, top_k=top_k, top_p=top_p)
                 out[:, d, t] = tok
+                tok = tok.repeat(n // b)
                 if d < self.k - 1:
                     x = h + self.depth_embed[d](tok)
-            prev = out[..., t:t + 1]
+            prev = out[..., t:t + 1].repeat(n // b, 1, 1)
+            if progress is not None:
+                progress(1)
         return out

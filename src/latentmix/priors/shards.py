@@ -1,7 +1,8 @@
 """Code shards: a dataset encoded once by a codec into per-track uint16 code files, keyed by the codec's hash,
 read back memory-mapped as random (K, frames) windows for prior training.
 
-Layout: OUT/<codec hash>/<split>[-<stem>]/TrackNNNNN.npy ((K, F) uint16) + index.json (track, frames, caption).
+Layout: OUT/<codec hash>/<root name>-<root hash>/<split>[-<stem>]/TrackNNNNN.npy ((K, F) uint16) + index.json
+(track, frames, caption): one folder per data root, so several roots (train.extra_data) never collide.
 Encoding is resumable: a track whose file exists is skipped; each file is written atomically. Files are plain
 .npy read with allow_pickle=False.
 """
@@ -27,8 +28,10 @@ def codec_hash(codec) -> str:
     return h.hexdigest()[:16]
 
 
-def shard_dir(out, codec, split: str, stem: str | None = None) -> Path:
-    return Path(out) / codec_hash(codec) / (split if stem is None else f"{split}-{stem}")
+def shard_dir(out, codec, root, split: str, stem: str | None = None) -> Path:
+    root = Path(root).resolve()
+    key = f"{root.name}-{hashlib.sha256(str(root).encode()).hexdigest()[:6]}"
+    return Path(out) / codec_hash(codec) / key / (split if stem is None else f"{split}-{stem}")
 
 
 def _caption(track: Path) -> str:
@@ -48,7 +51,7 @@ def encode_dataset(codec, root, split: str, out, stem: str | None = None, chunk_
     from ..data.datasets import list_tracks, load_track
     if stem is not None and stem not in STEMS:
         raise InputError(f"--stem must be one of {', '.join(STEMS)}, got '{stem}'")
-    folder = shard_dir(out, codec, split, stem)
+    folder = shard_dir(out, codec, root, split, stem)
     folder.mkdir(parents=True, exist_ok=True)
     chunk = max(1, int(chunk_seconds * codec.frame_rate))
     index = []
@@ -64,27 +67,31 @@ def encode_dataset(codec, root, split: str, out, stem: str | None = None, chunk_
         index.append({"track": track.name, "frames": frames, "caption": _caption(track)})
         if progress is not None:
             progress(1)
-    write_json(folder / "index.json", {"codec_hash": folder.parent.name, "split": split, "stem": stem,
+    write_json(folder / "index.json", {"codec_hash": folder.parent.parent.name, "split": split, "stem": stem,
                                        "tracks": index})
     return folder
 
 
 class CodeWindows(torch.utils.data.Dataset):
-    """Random windows of `frames` frames from a shard folder: items (codes (K, frames) int64, track index).
-
-    Item i is deterministic in (seed, i); tracks shorter than the window are zero-padded (code 0) at the end.
+    """Random windows of `frames` frames from one or more shard folders: items (codes (K, frames) int64, track
+    index into `captions`). Item i is deterministic in (seed, i); a track is drawn in proportion to its length;
+    tracks shorter than the window are zero-padded (code 0) at the end.
     """
 
-    def __init__(self, folder, frames: int, seed: int = 0, length: int | None = None):
-        folder = Path(folder)
-        idx = folder / "index.json"
-        if not idx.is_file():
-            raise InputError(f"{folder}: no code shards here (index.json missing); encode the data first")
-        self.index = json.loads(idx.read_text())["tracks"]
-        if not self.index:
-            raise InputError(f"{folder}: the code shards hold no tracks")
-        self.codes = [np.load(folder / f"{t['track']}.npy", mmap_mode="r", allow_pickle=False) for t in self.index]
-        self.captions = [t["caption"] for t in self.index]
+    def __init__(self, folders, frames: int, seed: int = 0, length: int | None = None):
+        self.codes, self.captions = [], []
+        for folder in [folders] if isinstance(folders, (str, Path)) else folders:
+            folder = Path(folder)
+            idx = folder / "index.json"
+            if not idx.is_file():
+                raise InputError(f"{folder}: no code shards here (index.json missing); encode the data first")
+            index = json.loads(idx.read_text())["tracks"]
+            self.codes += [np.load(folder / f"{t['track']}.npy", mmap_mode="r", allow_pickle=False) for t in index]
+            self.captions += [t["caption"] for t in index]
+        if not self.codes:
+            raise InputError(f"{folders}: the code shards hold no tracks")
+        lengths = np.array([c.shape[1] for c in self.codes], dtype=np.float64)
+        self.weights = lengths / lengths.sum()
         self.frames, self.seed = int(frames), int(seed)
         self.length = int(length or max(1, sum(c.shape[1] for c in self.codes) // self.frames))
 
@@ -93,7 +100,7 @@ class CodeWindows(torch.utils.data.Dataset):
 
     def __getitem__(self, i: int):
         rng = np.random.default_rng([self.seed, int(i)])
-        t = int(rng.integers(len(self.codes)))
+        t = int(rng.choice(len(self.codes), p=self.weights))
         c = self.codes[t]
         start = int(rng.integers(max(1, c.shape[1] - self.frames + 1)))
         w = np.asarray(c[:, start:start + self.frames], dtype=np.int64)

@@ -1,0 +1,124 @@
+"""`latentmix generate`: text prompts (or none, for an unconditional prior) -> music, one file per prompt,
+with classifier-free guidance, continuation of an audio prompt (`--continue`) and optional denoising."""
+from __future__ import annotations
+
+import sys
+from pathlib import Path
+
+from ..errors import ConfigError, InputError
+
+EPILOG = """examples:
+  latentmix generate "funky bass and drums at 120 bpm" -o out.wav --duration 10
+  latentmix generate "a calm jazz ballad" "an energetic electronic track" -o clips/ --cfg 3 --seed 1
+  latentmix generate --prompts prompts.txt -o clips/            (one prompt per line, UTF-8)
+  latentmix generate "a rock song" --continue intro.wav -o more.wav --duration 8
+  latentmix generate --model prior-bass --unconditional -o bass.wav   (a shipped per-stem prior)
+
+Output: one WAV per prompt. -o ending in .wav/.flac with one prompt names the file; otherwise -o is a folder
+and each file is named after its prompt. The codec's rate (22050 Hz) unless --sr."""
+
+
+def register(subparsers) -> None:
+    p = subparsers.add_parser("generate", help="generate music from text prompts with a code prior",
+                              description="Generate music with an autoregressive prior over the codec's codes.",
+                              epilog=EPILOG, formatter_class=__import__("argparse").RawDescriptionHelpFormatter)
+    p.add_argument("prompts", nargs="*", metavar="PROMPT", help="text prompt(s), one clip each")
+    p.add_argument("--prompts", dest="prompts_file", metavar="FILE", help="a UTF-8 file with one prompt per line")
+    p.add_argument("-o", "--out", default="generated", help="output file (one prompt) or folder (default: generated)")
+    p.add_argument("--duration", type=float, default=10.0, help="seconds of new audio per clip (default 10)")
+    p.add_argument("--continue", dest="cont", metavar="WAV", help="an audio prompt to continue (kept at the start)")
+    p.add_argument("--cfg", type=float, default=3.0, help="classifier-free guidance coefficient; 1 = off (default 3)")
+    p.add_argument("--top-k", type=int, default=250, help="sample among the k likeliest codes; 0 = all (default 250)")
+    p.add_argument("--top-p", type=float, default=0.0, help="nucleus sampling mass; 0 = off (default)")
+    p.add_argument("--temperature", type=float, default=1.0, help="sampling temperature > 0 (default 1)")
+    p.add_argument("--seed", type=int, default=0, help="random seed (default 0)")
+    p.add_argument("--denoise", action="store_true", help="spectral-gating clean-up of the output (noisereduce)")
+    p.add_argument("--sr", type=int, default=None, help="output sample rate (default: the codec's)")
+    p.add_argument("--unconditional", action="store_true", help="no prompt: sample the prior unconditionally")
+    p.add_argument("--model", default=None, help="prior model file or shipped name (default: the text prior)")
+    p.add_argument("--codec", default=None, help="codec model file (default: the shipped codec)")
+    p.add_argument("--quiet", action="store_true", help="no progress bar")
+    p.set_defaults(func=run)
+
+
+def _check(args) -> list[str] | None:
+    """The prompts (None for unconditional), after every check that needs no model (errors exit 2)."""
+    from ..generation import prompts_from_file
+    if not args.duration > 0 or args.duration != args.duration:
+        raise ConfigError(f"--duration must be > 0 seconds, got {args.duration}")
+    if args.temperature <= 0:
+        raise ConfigError(f"--temperature must be > 0, got {args.temperature}")
+    if args.top_k < 0 or not 0 <= args.top_p < 1:
+        raise ConfigError("--top-k must be >= 0 and --top-p in [0, 1)")
+    if args.sr is not None and not 1000 <= args.sr <= 384000:
+        raise ConfigError(f"--sr must be in 1000..384000 Hz, got {args.sr}")
+    prompts = list(args.prompts) + (prompts_from_file(args.prompts_file) if args.prompts_file else [])
+    if args.unconditional:
+        if prompts:
+            raise ConfigError("--unconditional takes no prompt")
+        return None
+    if not prompts:
+        raise InputError("no prompt given: pass a prompt, --prompts FILE, or --unconditional")
+    for p in prompts:
+        if not p.strip():
+            raise InputError("a prompt is empty: give some words, e.g. 'funky bass and drums at 120 bpm'")
+    return prompts
+
+
+def _targets(out: str, names: list[str]) -> list[Path]:
+    """One output file per clip: -o as a file for one clip (.wav/.flac), else a folder of prompt-named files."""
+    from ..generation import slug
+    o = Path(out)
+    if o.suffix.lower() in (".wav", ".flac"):
+        if len(names) != 1:
+            raise ConfigError(f"-o {out} names one file but there are {len(names)} prompts; give a folder")
+        return [o]
+    paths, seen = [], {}
+    for n in names:
+        s = slug(n)
+        seen[s] = seen.get(s, 0) + 1
+        paths.append(o / (f"{s}.wav" if seen[s] == 1 else f"{s}_{seen[s]}.wav"))
+    return paths
+
+
+def run(args) -> int:
+    prompts = _check(args)
+    targets = _targets(args.out, prompts or ["unconditional"])
+    prompt_audio = None
+    from ..generation import Generator
+    gen = Generator.from_pretrained(args.model, args.codec)
+    if args.cont:
+        from ..audio import read_audio
+        prompt_audio = read_audio(args.cont, gen.sample_rate)[None]
+        if prompt_audio.shape[-1] < gen.codec.hop_length:
+            raise InputError(f"{args.cont}: the audio prompt is shorter than one codec frame")
+    wav = _sample(gen, prompts, prompt_audio, args)
+    from ..audio import resample, write_audio
+    sr = args.sr or gen.sample_rate
+    for path, clip in zip(targets, wav):
+        path.parent.mkdir(parents=True, exist_ok=True)
+        x = clip.numpy()
+        if sr != gen.sample_rate:
+            x = resample(x.T, gen.sample_rate, sr).T
+        write_audio(path, x, sr)
+        print(path)
+    if prompt_audio is not None:
+        print(f"(each file starts with the {prompt_audio.shape[-1] / gen.sample_rate:.2f} s audio prompt)",
+              file=sys.stderr)
+    return 0
+
+
+def _sample(gen, prompts, prompt_audio, args):
+    from tqdm import tqdm
+    from ..priors import CodeTransformer
+    frames = int(round(args.duration * gen.codec.frame_rate))
+    total = frames + (gen.codec.num_frames(prompt_audio.shape[-1]) if prompt_audio is not None else 0)
+    if isinstance(gen.prior, CodeTransformer):
+        total = gen.prior.pattern.steps(total)             # the RQ-Transformer steps once per frame
+    bar = tqdm(total=total, unit="step", desc="generating", disable=True if args.quiet else None, leave=False)
+    try:
+        return gen.generate(prompts, seconds=args.duration, prompt_audio=prompt_audio, cfg=args.cfg,
+                            top_k=args.top_k, top_p=args.top_p, temperature=args.temperature, seed=args.seed,
+                            denoise_output=args.denoise, progress=bar.update)
+    finally:
+        bar.close()

