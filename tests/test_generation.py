@@ -140,3 +140,14 @@ def test_a_half_precision_export_loads_and_generates_alike(models, tmp_path):
     assert abs(float(full.loss(codes)["prior/nll"]) - float(half.loss(codes)["prior/nll"])) < 1e-2
     codec = Codec.load(models / "codec.safetensors")
     assert Generator(half, codec).generate(None, seconds=0.2, seed=0).shape[0] == 1
+
+
+def test_cli_writes_a_generation_record_and_its_report(models, tmp_path):
+    import json
+    out = tmp_path / "clips"
+    assert _cli(models, "--unconditional", "--duration", "0.3", "-o", str(out), "--report") == 0
+    rec = json.loads((out / "generation.json").read_text())
+    assert rec["prompt"] is None and rec["settings"]["seed"] == 0
+    assert (out / rec["outputs"][0]["audio"]).is_file()
+    page = (out / "generation_report" / "index.html").read_text()
+    assert page.count("<audio") == 1

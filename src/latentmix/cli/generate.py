@@ -15,7 +15,8 @@ EPILOG = """examples:
   latentmix generate --model prior-bass --unconditional -o bass.wav   (a shipped per-stem prior)
 
 Output: one WAV per prompt. -o ending in .wav/.flac with one prompt names the file; otherwise -o is a folder
-and each file is named after its prompt. The codec's rate (22050 Hz) unless --sr."""
+and each file is named after its prompt. The codec's rate (22050 Hz) unless --sr. A generation record (JSON:
+prompts, settings, files) goes beside them (generation.json, or <file>.json); --report renders it as HTML."""
 
 
 def register(subparsers) -> None:
@@ -37,6 +38,7 @@ def register(subparsers) -> None:
     p.add_argument("--unconditional", action="store_true", help="no prompt: sample the prior unconditionally")
     p.add_argument("--model", default=None, help="prior model file or shipped name (default: the text prior)")
     p.add_argument("--codec", default=None, help="codec model file (default: the shipped codec)")
+    p.add_argument("--report", action="store_true", help="also write an HTML page (players, spectrograms)")
     p.add_argument("--quiet", action="store_true", help="no progress bar")
     p.set_defaults(func=run)
 
@@ -105,7 +107,28 @@ def run(args) -> int:
     if prompt_audio is not None:
         print(f"(each file starts with the {prompt_audio.shape[-1] / gen.sample_rate:.2f} s audio prompt)",
               file=sys.stderr)
+    record = _write_record(args, prompts, targets, prompt_audio, gen.sample_rate)
+    if args.report:
+        from ..report import generation_page
+        page = generation_page(record, record.parent / f"{record.stem}_report")
+        print(f"report: {page}", file=sys.stderr)
     return 0
+
+
+def _write_record(args, prompts, targets, prompt_audio, sr: int) -> Path:
+    """The generation record (report/generation.py's format) beside the outputs; returns its path."""
+    from ..fileio import write_json
+    single = len(targets) == 1 and Path(args.out).suffix.lower() in (".wav", ".flac")
+    path = targets[0].with_suffix(".json") if single else Path(args.out) / "generation.json"
+    settings = {k: getattr(args, k) for k in ("duration", "cfg", "top_k", "top_p", "temperature", "seed",
+                                               "denoise", "model")}
+    rec = {"prompt": "; ".join(prompts) if prompts else None, "settings": settings,
+           "outputs": [{"audio": t.name if t.parent == path.parent else str(t.resolve()), "label": lab}
+                       for t, lab in zip(targets, prompts or ["unconditional"])],
+           "prompt_audio": str(Path(args.cont).resolve()) if args.cont else None,
+           "prompt_seconds": round(prompt_audio.shape[-1] / sr, 3) if prompt_audio is not None else None}
+    write_json(path, rec)
+    return path
 
 
 def _sample(gen, prompts, prompt_audio, args):
