@@ -16,6 +16,7 @@ from latentmix.codec.quantize import EnergyBottleneck, SOMQuantizer, build_quant
 from latentmix.codec.quantize.som import ordered_codebook
 from latentmix.config import load_config, parse_value
 from latentmix.errors import ConfigError
+from latentmix.evaluation.codec import codec_speed
 from latentmix.train.loop import train
 from latentmix.train.tasks.codec import CodecTask
 
@@ -233,6 +234,7 @@ def test_energy_codec_has_no_codes():
     assert m.is_continuous
     with pytest.raises(ConfigError, match="no discrete codes"):
         m.encode(torch.zeros(1, 1, 64))
+    assert codec_speed(m.eval(), torch.zeros(1, 1, 32 * 20), threads=1, repeats=1).best > 0   # through latents
     with pytest.raises(ConfigError, match="energy"):
         build_quantizer(8, {"type": "energy", "energy_steps": 0})
 
