@@ -5,6 +5,7 @@
 from __future__ import annotations
 
 from ...errors import ConfigError
+from ...validation import QuantizerConfig, validate
 from .base import Quantizer, QuantizerOutput, no_codebook_update
 from .rvq import ResidualVectorQuantizer
 from .som import SOMQuantizer
@@ -22,11 +23,11 @@ _SOM_KEYS = {"som_grid", "som_radius", "som_kernel"}
 def build_quantizer(dim: int, config: dict | None) -> Quantizer:
     """config: {type: rvq|vq|som|vae, num_codebooks, codebook_size, quantizer_dropout, codebook_dim, ...}."""
     cfg = dict(config or {"type": "rvq"})
-    kind = cfg.pop("type", "rvq")
-    allowed = {"num_codebooks", "codebook_size", "quantizer_dropout"} | _LEVEL_KEYS | _SOM_KEYS
-    unknown = set(cfg) - allowed
+    unknown = set(cfg) - {"type", "num_codebooks", "codebook_size", "quantizer_dropout"} - _LEVEL_KEYS - _SOM_KEYS
     if unknown:
         raise ConfigError(f"unknown quantizer option(s) {sorted(unknown)}")
+    validate(QuantizerConfig, cfg, "quantizer config", prefix="quantizer")
+    kind = cfg.pop("type", "rvq")
     if kind == "vae":
         return VAEBottleneck(dim)
     if kind not in ("rvq", "vq", "som"):
