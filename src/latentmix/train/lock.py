@@ -2,9 +2,9 @@
 taken over.
 
 `RUN/.lock` is held with an exclusive `fcntl.flock` for the whole run and holds the holder's pid, host and start
-time (for the message a second writer gets). The kernel drops a flock when its process dies, however it dies, so
-a lock file left by a SIGKILLed or crashed run is stale by construction and the next run takes it over (and says
-so). Where the file system has no flock (some network mounts) the recorded pid decides: a live process on this
+time (for the message a second writer gets); a run that ends removes it. The kernel drops a flock when its process
+dies, however it dies, so a lock file left by a SIGKILLed or crashed run is stale by construction and the next run
+takes it over (and says so). Where the file system has no flock (some network mounts) the recorded pid decides: a live process on this
 host holds the folder, anything else is stale. filelock and similar packages were not used: they treat a lock
 file whose owner died as held (or need a timeout guess), and the message here must name the holder.
 """
@@ -114,11 +114,12 @@ class RunLock:
         os.fsync(self.fd)
 
     def release(self) -> None:
-        """Empty the record and drop the lock (the file stays: unlinking it would let a waiter lock a dead inode)."""
+        """Remove the lock file while still holding it, then drop the lock. A process that opened the old file
+        and locks it after this finds it no longer at the path (`_same_file`) and tries again."""
         if self.fd is None:
             return
         try:
-            os.ftruncate(self.fd, 0)
+            self.path.unlink()
         except OSError:
             pass
         os.close(self.fd)               # closing drops the flock
