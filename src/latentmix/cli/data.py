@@ -26,7 +26,8 @@ def register(subparsers) -> None:
     s.add_argument("--out", required=True, help="output folder (created if missing)")
     s.add_argument("--tracks", type=arg("count"), default=100, help="number of songs (default 100)")
     s.add_argument("--seconds", type=arg("seconds"), default=20.0, help="length of each song in seconds (default 20)")
-    s.add_argument("--seed", type=arg("seed"), default=0, help="dataset seed; track i uses a seed derived from (seed, i)")
+    s.add_argument("--seed", type=arg("seed"), default=0,
+                   help="dataset seed; track i uses a seed derived from (seed, i)")
     s.add_argument("--renderer", choices=("procedural", "soundfont"), default="procedural",
                    help="procedural numpy synthesis (default, fast) or a General MIDI SoundFont")
     s.add_argument("--soundfont", help="the .sf2 file for --renderer soundfont "
@@ -45,7 +46,8 @@ def register(subparsers) -> None:
     r.add_argument("--soundfont", required=True, help="General MIDI .sf2 SoundFont")
     r.add_argument("--out", required=True, help="output folder")
     r.add_argument("--seed", type=arg("seed"), default=0, help="seed of the split assignment (default 0)")
-    r.add_argument("--tail", type=arg("non_negative"), default=1.0, help="seconds rendered after the last event (default 1)")
+    r.add_argument("--tail", type=arg("non_negative"), default=1.0,
+                   help="seconds rendered after the last event (default 1)")
     r.add_argument("--splits", default="0.8,0.1,0.1",
                    help="train,validation,test fractions (default 0.8,0.1,0.1; '0,0,1' makes a test-only set)")
     r.add_argument("--workers", type=arg("count"), default=None, help="parallel processes (default: min(2, CPUs))")

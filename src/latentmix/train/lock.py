@@ -4,9 +4,9 @@ taken over.
 `RUN/.lock` is held with an exclusive `fcntl.flock` for the whole run and holds the holder's pid, host and start
 time (for the message a second writer gets); a run that ends removes it. The kernel drops a flock when its process
 dies, however it dies, so a lock file left by a SIGKILLed or crashed run is stale by construction and the next run
-takes it over (and says so). Where the file system has no flock (some network mounts) the recorded pid decides: a live process on this
-host holds the folder, anything else is stale. filelock and similar packages were not used: they treat a lock
-file whose owner died as held (or need a timeout guess), and the message here must name the holder.
+takes it over (and says so). Where the file system has no flock (some network mounts) the recorded pid decides:
+a live process on this host holds the folder, anything else is stale. filelock and similar packages were not
+used: the message here must name the holder, and a takeover must be reported.
 """
 from __future__ import annotations
 
