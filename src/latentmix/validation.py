@@ -57,11 +57,22 @@ def _short(value) -> str:
     return text if len(text) <= 60 else text[:57] + "..."
 
 
+_SHORT = {   # pydantic's error types in the project's words
+    "greater_than_equal": lambda c: f"must be >= {c['ge']}", "greater_than": lambda c: f"must be > {c['gt']}",
+    "less_than_equal": lambda c: f"must be <= {c['le']}", "less_than": lambda c: f"must be < {c['lt']}",
+    "int_type": lambda c: "expected an integer", "float_type": lambda c: "expected a number",
+    "finite_number": lambda c: "expected a finite number", "bool_type": lambda c: "expected true or false",
+    "string_type": lambda c: "expected text", "dict_type": lambda c: "expected a mapping",
+    "list_type": lambda c: "expected a list",
+}
+
+
 def describe(e: ValidationError, prefix: str = "") -> str:
     """The first problem of a ValidationError as `field: problem (got value)`, one line."""
     err = e.errors(include_url=False)[0]
     loc = _where(((prefix,) if prefix else ()) + tuple(err["loc"]))
-    msg = err["msg"].replace("Input should be", "must be").replace("Value error, ", "")
+    msg = _SHORT.get(err["type"], lambda c: None)(err.get("ctx") or {}) \
+        or err["msg"].replace("Input should be", "must be").replace("Value error, ", "")
     got = "" if err["type"] in ("missing", "extra_forbidden") else f" (got {_short(err.get('input'))})"
     if err["type"] == "extra_forbidden":
         msg = "unknown key"
