@@ -43,7 +43,9 @@ def run_battery(log: Path) -> tuple[dict, str]:
                        cwd=ROOT, env=env, capture_output=True, text=True)
     summary = (p.stdout.strip().splitlines() or ["(no output)"])[-1]
     rows = [json.loads(x) for x in log.read_text().splitlines()] if log.exists() else []
-    return count(rows, time.time() - t0), summary
+    seconds = time.time() - t0
+    return {"inputs": count([r for r in rows if not r["case"].startswith("outputs/")], seconds),
+            "outputs": count([r for r in rows if r["case"].startswith("outputs/")], seconds)}, summary
 
 
 def count(rows: list[dict], seconds: float) -> dict:
@@ -94,15 +96,23 @@ def long_input(minutes: float) -> list[tuple[str, int, float]]:
 
 def render(c: dict, summary: str, rows, minutes: float, argv) -> str:
     lines = ["## Robustness: bad inputs refused, nothing lost", "", provenance(__file__, argv), "",
-             f"The battery `tests/test_bad_input.py` ({summary}; {c['seconds']} s): every case's outcome, counted "
+             f"The battery `tests/test_bad_input.py` ({summary}; {c['inputs']['seconds']} s): every case's outcome, "
+             "counted "
              "from the log it writes. A clean refusal is exit 2 with one `error:` line naming the file or flag, no "
              "traceback, nothing written and nothing existing changed.", "",
-             "| cases tried | refusals | refused cleanly | accepted (unusual but valid) | crashes | escapes | "
-             "data lost |", "|---:|---:|---:|---:|---:|---:|---:|",
-             f"| {c['cases']} | {c['refusals']} | {c['refused_cleanly']} | {c['accepted']} | {c['crashes']} | "
-             f"{c['escapes']} | {c['data_lost']} |", ""]
-    if c["unclean"]:
-        lines += [f"Not clean: {', '.join(c['unclean'])}.", ""]
+             "| cases | tried | refusals | refused cleanly | accepted (unusual but valid) | crashes | escapes | "
+             "data lost |", "|---|---:|---:|---:|---:|---:|---:|---:|"]
+    for name, k in (("bad inputs (validation, lock)", "inputs"), ("output paths (issue 21's safe outputs)", "outputs")):
+        x = c[k]
+        lines.append(f"| {name} | {x['cases']} | {x['refusals']} | {x['refused_cleanly']} | {x['accepted']} | "
+                     f"{x['crashes']} | {x['escapes']} | {x['data_lost']} |")
+    lines.append("")
+    unclean = c["inputs"]["unclean"] + c["outputs"]["unclean"]
+    if unclean:
+        lines += [f"Not clean: {', '.join(unclean)}.", ""]
+    if c["outputs"]["escapes"] or c["outputs"]["data_lost"]:
+        lines += ["The output-path misses are the cases of issue 21 (safe outputs, another branch); the battery marks "
+                  "them xfail until that lands.", ""]
     lines += [f"Largest accepted input: a {minutes:g}-minute song (float32 WAV, {minutes * 60 * SR * 4 / 2**20:.0f} "
               "MiB of samples), each command in a fresh process (peak RSS includes Python + torch):", "",
               "| command | peak RSS MiB | wall s |", "|---|---:|---:|"]
@@ -117,9 +127,8 @@ def main(argv=None) -> int:
     p.add_argument("--write", action="store_true", help="write the section to benchmarks/RESULTS.md")
     args = p.parse_args(argv)
     with tempfile.TemporaryDirectory() as tmp:
-        counts, summary = ({"cases": 0, "refusals": 0, "refused_cleanly": 0, "accepted": 0, "crashes": 0,
-                            "escapes": 0, "data_lost": 0, "unclean": [], "seconds": 0}, "skipped") \
-            if args.skip_battery else run_battery(Path(tmp) / "log.jsonl")
+        counts, summary = ({k: count([], 0) for k in ("inputs", "outputs")}, "skipped") if args.skip_battery \
+            else run_battery(Path(tmp) / "log.jsonl")
     print(json.dumps(counts), file=sys.stderr)
     rows = long_input(args.minutes)
     text = render(counts, summary, rows, args.minutes, argv if argv is not None else sys.argv[1:])
