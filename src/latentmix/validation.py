@@ -37,13 +37,8 @@ Seed = Annotated[int, Field(ge=0, lt=2**63)]
 SampleRate = Annotated[int, Field(ge=1000, le=768_000)]
 Size = Annotated[int, Field(ge=1, le=1 << 20)]     # a model dimension: 0, -3 or 10**9 is a typo or a corrupt file
 
-STRICT = ConfigDict(strict=True, extra="forbid")
-OPEN = ConfigDict(strict=True, extra="allow")      # unknown keys kept (a task's own settings)
-
-
-class Schema(BaseModel):
-    """Base of latentmix's schemas: strict types, unknown keys refused."""
-    model_config = STRICT
+STRICT = ConfigDict(strict=True, extra="forbid")   # every schema is strict; most refuse unknown keys
+OPEN = ConfigDict(strict=True, extra="allow")      # unknown keys kept (a task's own settings, a header's extras)
 
 
 # ------------------------------------------------------------------------------------------------ errors
