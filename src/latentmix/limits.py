@@ -3,6 +3,7 @@ no with one clear line instead of being killed by the kernel's OOM killer.
 
 The figure is the memory available now (MemAvailable, or the cgroup's limit minus its usage when that is lower),
 read from /proc and /sys; psutil is not needed for two numbers. Elsewhere (no /proc) nothing is refused.
+Ground floor, like fileio: it imports latentmix.errors only, so audio.py may use it.
 """
 from __future__ import annotations
 

@@ -10,6 +10,9 @@ True for 1, no NaN or inf); the common value types are defined once below.
 - `kwargs_schema(cls)`: the schema of a class's constructor keywords (types from its annotations or
   defaults, ranges from `RANGES` by parameter name), used for every model config (`check_kwargs`).
 - `arg(kind)`: an argparse `type=` for the numeric options (`--segment`, `--batch-size`, `--seed`, ...).
+
+Ground floor: it imports pydantic and latentmix.errors only; the schemas of a room's own settings live in that room
+(train/settings.py) and are built from the types here.
 """
 from __future__ import annotations
 
