@@ -6,6 +6,7 @@ so nothing here re-implements them. Tensors are float32 in [-1, 1], shaped (chan
 from __future__ import annotations
 
 import functools
+import sys
 from pathlib import Path
 
 import numpy as np
@@ -16,6 +17,7 @@ import torch.nn.functional as F
 
 from . import SAMPLE_RATE
 from .errors import InputError
+from .limits import check_memory
 
 AUDIO_EXTENSIONS = (".wav", ".flac", ".ogg", ".aiff", ".aif", ".mp3")
 
@@ -27,10 +29,12 @@ def resample(x: np.ndarray, sr_in: int, sr_out: int) -> np.ndarray:
     return soxr.resample(x, sr_in, sr_out, quality="HQ").astype(np.float32)
 
 
-def read_audio(path, sr: int = SAMPLE_RATE, mono: bool = True) -> torch.Tensor:
+def read_audio(path, sr: int = SAMPLE_RATE, mono: bool = True, fix_nonfinite: bool = False) -> torch.Tensor:
     """Read an audio file as a float32 tensor (channels, time) at `sr`, downmixed to mono by default.
 
-    Raises InputError naming the file for a missing, empty, truncated or unreadable file.
+    Raises InputError naming the file for a missing, empty, truncated (fewer frames than its header declares) or
+    unreadable file, one too large for the memory available, and NaN/inf samples (replaced by 0, with a warning
+    on stderr, when `fix_nonfinite`).
     """
     path = Path(path)
     if not path.exists():
@@ -40,18 +44,72 @@ def read_audio(path, sr: int = SAMPLE_RATE, mono: bool = True) -> torch.Tensor:
     if path.stat().st_size == 0:
         raise InputError(f"{path}: empty file")
     try:
+        meta = sf.info(str(path))
+        check_memory(meta.frames * meta.channels * 4 * (3 if meta.samplerate != sr else 2),
+                     f"{path}: reading {meta.frames / max(meta.samplerate, 1):.0f} s of audio", "split the file",
+                     InputError)
         data, file_sr = sf.read(str(path), dtype="float32", always_2d=True)
+    except InputError:
+        raise
     except Exception as e:  # soundfile raises LibsndfileError/RuntimeError with a multi-line message
         msg = str(e).splitlines()[0] if str(e) else type(e).__name__
         raise InputError(f"{path}: not a readable audio file ({msg})") from None
     if data.shape[0] == 0:
         raise InputError(f"{path}: contains no audio samples")
+    _check_complete(path, meta, data.shape[0])
+    data = _finite(path, data, fix_nonfinite)
     if mono and data.shape[1] > 1:
         data = data.mean(axis=1, keepdims=True)
     data = resample(data, file_sr, sr)
     if data.ndim == 1:
         data = data[:, None]
     return torch.from_numpy(np.ascontiguousarray(data.T))
+
+
+def _check_complete(path: Path, meta, frames: int) -> None:
+    """InputError when fewer frames were read than the file declares (libsndfile shortens a cut WAV silently)."""
+    declared = meta.frames
+    if meta.format in ("WAV", "WAVEX"):
+        declared = max(declared, _wav_declared_frames(path) or 0)
+    if frames < declared:
+        raise InputError(f"{path}: truncated audio file ({frames} of the {declared} frames its header declares)")
+
+
+def _wav_declared_frames(path: Path) -> int | None:
+    """Frames the RIFF header's data chunk declares (None for a streamed size or an unusual layout)."""
+    with open(path, "rb") as f:
+        head = f.read(12)
+        if len(head) < 12 or head[:4] != b"RIFF" or head[8:12] != b"WAVE":
+            return None
+        align = None
+        while True:
+            chunk = f.read(8)
+            if len(chunk) < 8:
+                return None
+            cid, size = chunk[:4], int.from_bytes(chunk[4:], "little")
+            if cid == b"fmt ":
+                fmt = f.read(size)
+                align = int.from_bytes(fmt[12:14], "little") if len(fmt) >= 14 else None
+                size = 0
+            elif cid == b"data":
+                if not align or size in (0, 0xFFFFFFFF):
+                    return None
+                return size // align
+            f.seek(size + (size & 1), 1)
+
+
+def _finite(path: Path, data: np.ndarray, fix: bool) -> np.ndarray:
+    """`data`, refusing NaN/inf samples (InputError) or, with `fix`, setting them to 0 with a warning."""
+    bad = ~np.isfinite(data)
+    count = int(bad.sum())
+    if not count:
+        return data
+    if not fix:
+        raise InputError(f"{path}: {count} non-finite sample(s) (NaN or inf); repair the file or pass "
+                         f"--fix-nonfinite to replace them with silence")
+    print(f"warning: {path}: replaced {count} non-finite sample(s) with 0", file=sys.stderr)
+    data[bad] = 0.0
+    return data
 
 
 def info(path) -> tuple[int, int]:

@@ -16,8 +16,9 @@ from safetensors import safe_open
 from safetensors.torch import save_file
 
 from . import __version__
-from .errors import ModelFileError
+from .errors import ConfigError, ModelFileError
 from .fileio import atomic_path
+from .validation import ModelHeader, check_kwargs, validate
 
 FORMAT_VERSION = 1
 
@@ -54,9 +55,17 @@ def read_header(path) -> dict:
     if "latentmix" not in meta:
         raise ModelFileError(f"{path}: safetensors file without a latentmix header")
     try:
-        return json.loads(meta["latentmix"])
-    except json.JSONDecodeError:
+        header = json.loads(meta["latentmix"])
+    except (json.JSONDecodeError, RecursionError):
         raise ModelFileError(f"{path}: corrupt latentmix header") from None
+    if not isinstance(header, dict):
+        raise ModelFileError(f"{path}: corrupt latentmix header (a {type(header).__name__}, not a mapping)")
+    version = header.get("format_version")
+    if isinstance(version, int) and not isinstance(version, bool) and version > FORMAT_VERSION:
+        raise ModelFileError(f"{path}: format version {version} is newer than this latentmix supports "
+                             f"({FORMAT_VERSION}); upgrade latentmix")   # before the layout check: it may differ
+    validate(ModelHeader, header, f"{path}: model header", ModelFileError)
+    return header
 
 
 def load_tensors(path, kind: str | None = None) -> tuple[dict, dict[str, torch.Tensor]]:
@@ -65,9 +74,6 @@ def load_tensors(path, kind: str | None = None) -> tuple[dict, dict[str, torch.T
     header = read_header(path)
     if kind is not None and header.get("kind") != kind:
         raise ModelFileError(f"{path}: is a '{header.get('kind')}' file, expected '{kind}'")
-    if int(header.get("format_version", 0)) > FORMAT_VERSION:
-        raise ModelFileError(f"{path}: format version {header.get('format_version')} is newer than this "
-                             f"latentmix supports ({FORMAT_VERSION}); upgrade latentmix")
     try:
         with safe_open(str(path), framework="pt") as f:
             tensors = {k: f.get_tensor(k) for k in f.keys()}
@@ -94,11 +100,16 @@ class ModelIO:
 
     @classmethod
     def from_config(cls, config: dict):
+        """A fresh model from its config, checked first (validation.check_kwargs: keys, types, ranges); a config
+        the constructor still refuses is a ConfigError too."""
+        check_kwargs(cls, config, f"invalid {cls.KIND} config")
         try:
             return cls(**config)
-        except TypeError as e:
-            from .errors import ConfigError
-            raise ConfigError(f"invalid {cls.KIND} config: {e}") from None
+        except (TypeError, ValueError, KeyError, IndexError, ZeroDivisionError, OverflowError) as e:
+            raise ConfigError(f"invalid {cls.KIND} config: {str(e).splitlines()[0] if str(e) else type(e).__name__}"
+                              ) from None
+        except RuntimeError as e:      # torch refusing a shape the ranges let through (e.g. too large)
+            raise ConfigError(f"invalid {cls.KIND} config: {str(e).splitlines()[0][:160]}") from None
 
     def save(self, path, provenance: dict | None = None) -> None:
         header = {"kind": self.KIND, "format_version": FORMAT_VERSION, "config": self.config,
@@ -109,24 +120,33 @@ class ModelIO:
     @classmethod
     def load(cls, path, device="cpu"):
         header, tensors = load_tensors(path, cls.KIND)
-        version = int(header.get("config_version", 1))
+        version = header.get("config_version", 1)
         if version > cls.CONFIG_VERSION:
             raise ModelFileError(f"{path}: {cls.KIND} config version {version} is newer than this latentmix "
                                  f"supports ({cls.CONFIG_VERSION}); upgrade latentmix")
         config = dict(header["config"])
-        if version < cls.CONFIG_VERSION:
-            config = cls.migrate_config(config, version)
-        model = cls.from_config(config)
-        own = model.state_dict()
-        missing = sorted(set(own) - set(tensors))
-        extra = sorted(set(tensors) - set(own))
-        if missing or extra:
-            raise ModelFileError(f"{path}: tensors do not match the {cls.KIND} config "
-                                 f"(missing {missing[:3]}, unexpected {extra[:3]})")
-        for k, v in tensors.items():
-            if own[k].shape != v.shape:
-                raise ModelFileError(f"{path}: tensor '{k}' has shape {tuple(v.shape)}, "
-                                     f"expected {tuple(own[k].shape)}")
-        model.load_state_dict(tensors, strict=True)
+        try:
+            if version < cls.CONFIG_VERSION:
+                config = cls.migrate_config(config, version)
+            model = cls.from_config(config)
+        except ConfigError as e:
+            raise ModelFileError(f"{path}: {e}") from None
+        _check_tensors(path, cls.KIND, model.state_dict(), tensors)
+        try:
+            model.load_state_dict(tensors, strict=True)
+        except RuntimeError as e:
+            raise ModelFileError(f"{path}: cannot load its tensors ({str(e).splitlines()[0][:120]})") from None
         model.header = header
         return model.to(device).eval()
+
+
+def _check_tensors(path, kind: str, own: dict, tensors: dict) -> None:
+    """ModelFileError unless the file's tensors are exactly the model's, with the same shapes."""
+    missing = sorted(set(own) - set(tensors))
+    extra = sorted(set(tensors) - set(own))
+    if missing or extra:
+        raise ModelFileError(f"{path}: tensors do not match the {kind} config "
+                             f"(missing {missing[:3]}, unexpected {extra[:3]})")
+    for k, v in tensors.items():
+        if own[k].shape != v.shape:
+            raise ModelFileError(f"{path}: tensor '{k}' has shape {tuple(v.shape)}, expected {tuple(own[k].shape)}")

@@ -29,24 +29,37 @@ def resolve_config_path(name_or_path: str, group: str) -> Path:
 
 
 def load_yaml(path) -> dict:
+    """A YAML config file as a dict (ConfigError naming the file for anything that is not a YAML mapping)."""
     path = Path(path)
-    if not path.exists():
+    if not path.is_file():
         raise ConfigError(f"{path}: no such config file")
     try:
-        data = yaml.safe_load(path.read_text()) or {}
+        data = yaml.safe_load(path.read_text(encoding="utf-8")) or {}
     except yaml.YAMLError as e:
         raise ConfigError(f"{path}: invalid YAML ({str(e).splitlines()[0]})") from None
+    except (OSError, UnicodeDecodeError, ValueError, RecursionError) as e:   # unreadable, not text, bad dates
+        raise ConfigError(f"{path}: not a readable YAML file ({type(e).__name__})") from None
     if not isinstance(data, dict):
         raise ConfigError(f"{path}: top level must be a mapping")
-    return _fix_floats(data)
+    bad = [k for k in data if not isinstance(k, str)]
+    if bad:
+        raise ConfigError(f"{path}: section names must be text, got {bad[0]!r}")
+    return _fix_floats(data, {})
 
 
-def _fix_floats(node):
-    """YAML 1.1 leaves `3e-4` (no dot) as a string; configs mean the number."""
+def _fix_floats(node, seen: dict):
+    """YAML 1.1 leaves `3e-4` (no dot) as a string; configs mean the number. `seen` maps id(node) to its result,
+    so YAML aliases (shared nodes, however many) are converted once."""
+    if id(node) in seen:
+        return seen[id(node)]
     if isinstance(node, dict):
-        return {k: _fix_floats(v) for k, v in node.items()}
+        out = seen[id(node)] = {}
+        out.update((k, _fix_floats(v, seen)) for k, v in node.items())
+        return out
     if isinstance(node, list):
-        return [_fix_floats(v) for v in node]
+        out = seen[id(node)] = []
+        out.extend(_fix_floats(v, seen) for v in node)
+        return out
     if isinstance(node, str):
         try:
             return float(node) if any(c in node.lower() for c in "e.") and not node.isalpha() else node

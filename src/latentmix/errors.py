@@ -6,7 +6,12 @@ the CLI prints it as one line `error: <message>` and exits 2.
 
 
 class LatentmixError(Exception):
-    """Base of every error latentmix raises on purpose."""
+    """Base of every error latentmix raises on purpose. Its text is always one line: control characters (a
+    newline in a hostile file name or config key) are shown escaped."""
+
+    def __str__(self) -> str:
+        text = super().__str__()
+        return "".join(c if c.isprintable() else c.encode("unicode_escape").decode() for c in text)
 
 
 class InputError(LatentmixError):

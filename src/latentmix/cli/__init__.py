@@ -1,7 +1,7 @@
 """The `latentmix` command: one sub-command group per module in this package.
 
-Errors raised as LatentmixError print as `error: <message>` on one line with exit status 2
-(`--debug` shows the traceback).
+Errors raised as LatentmixError, and bad command lines, print as `error: <message>` on one line with exit status
+2 (`--debug`, before or after the sub-command, shows the traceback).
 """
 from __future__ import annotations
 
@@ -15,8 +15,20 @@ from ..errors import LatentmixError
 GROUPS = ["data", "codec", "train", "separate", "generate", "eval", "report", "serve"]
 
 
+class Parser(argparse.ArgumentParser):
+    """argparse with one-line errors: `error: <prog>: <problem> (see <prog> --help)`, exit status 2. Sub-command
+    parsers are of this class too (argparse makes them with the parent's class)."""
+
+    def error(self, message):
+        raise UsageError(f"{self.prog}: {message} (see {self.prog} --help)")
+
+
+class UsageError(Exception):
+    """A command line argparse refused (raised by Parser.error, printed by main)."""
+
+
 def build_parser() -> argparse.ArgumentParser:
-    p = argparse.ArgumentParser(
+    p = Parser(
         prog="latentmix",
         description="Music in the code space of a neural audio codec: synthesise Slakh-like data, encode/decode "
                     "with the codec, separate mixtures into bass/drums/guitar/piano, train and evaluate models.",
@@ -32,20 +44,37 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def main(argv=None) -> int:
-    argv = sys.argv[1:] if argv is None else argv
-    parser = build_parser()
-    args = parser.parse_args(argv)
+    argv = list(sys.argv[1:] if argv is None else argv)
+    end = argv.index("--") if "--" in argv else len(argv)
+    debug = "--debug" in argv[:end]          # accepted anywhere, also after the sub-command
+    argv = [a for i, a in enumerate(argv) if a != "--debug" or i >= end]
     try:
+        args = build_parser().parse_args(argv)
         rc = args.func(args)
         return int(rc or 0)
+    except UsageError as e:
+        print(f"error: {e}", file=sys.stderr)
+        return 2
     except LatentmixError as e:
-        if args.debug:
+        if debug:
             raise
         print(f"error: {e}", file=sys.stderr)
+        return 2
+    except (OSError, MemoryError) as e:       # the machine refused: a read-only folder, a full disk, no memory
+        if debug:
+            raise
+        print(f"error: {_system_error(e)}", file=sys.stderr)
         return 2
     except KeyboardInterrupt:
         print("error: interrupted", file=sys.stderr)
         return 130
+
+
+def _system_error(e: BaseException) -> str:
+    if isinstance(e, MemoryError):
+        return "out of memory (use shorter --segment / --chunk-seconds, or fewer files at once)"
+    name = f"{e.filename}: " if getattr(e, "filename", None) else ""
+    return f"{name}{e.strerror or e}"
 
 
 if __name__ == "__main__":

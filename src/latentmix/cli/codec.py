@@ -15,6 +15,7 @@ import torch
 from tqdm import tqdm
 
 from ..errors import InputError, ModelFileError
+from ..validation import arg
 
 
 def _load_model(args):
@@ -58,7 +59,7 @@ def _chunk_frames(model, seconds: float) -> int:
 def _encode_file(model, path, args, bar):
     """-> (audio (C, T), codes (1, n, F), chunk frames)."""
     from ..audio import read_audio
-    wav = read_audio(path, sr=model.sample_rate, mono=model.channels == 1)
+    wav = read_audio(path, sr=model.sample_rate, mono=model.channels == 1, fix_nonfinite=args.fix_nonfinite)
     if wav.shape[0] != model.channels:
         raise InputError(f"{path}: has {wav.shape[0]} channels, the codec expects {model.channels}")
     try:
@@ -96,8 +97,7 @@ def cmd_decode(args) -> int:
         if codes.shape[0] != 1:
             raise ModelFileError(f"{src}: holds {codes.shape[0]} signals; decode writes one audio file per code file")
         for warning in model.check_code_header(h, codes, model_id, source=str(src)):
-            if not args.quiet:
-                tqdm.write(f"warning: {warning}", file=sys.stderr)
+            print(f"warning: {warning}", file=sys.stderr)     # a warning, not progress: --quiet keeps it
         cf = _chunk_frames(model, args.chunk_seconds)
         with tqdm(disable=args.quiet, desc=src.name, unit="frame", leave=False) as bar, torch.inference_mode():
             wav = model.decode_chunked(codes, cf, progress=bar.update)[0]
@@ -146,20 +146,25 @@ def register(subparsers) -> None:
         q.add_argument("inputs", nargs="+", metavar="IN", help=f"{what} files or folders (recursed)")
         q.add_argument("-o", "--out", required=True, help="output folder (or file, for one input)")
         q.add_argument("--model", default=None, help="codec model file (default: the shipped codec)")
-        q.add_argument("--chunk-seconds", type=float, default=30.0,
+        q.add_argument("--chunk-seconds", type=arg("seconds"), default=30.0,
                        help="process long files in chunks of this many seconds (default 30)")
         q.add_argument("--quiet", action="store_true", help="no progress bars")
 
     e = sub.add_parser("encode", help="audio -> .lmxc code files")
     common(e, "audio")
-    e.add_argument("--num-codebooks", type=int, default=None, help="codebooks to keep (bitrate); default all")
+    e.add_argument("--num-codebooks", type=arg("count"), default=None,
+                   help="codebooks to keep (bitrate); default all")
+    e.add_argument("--fix-nonfinite", action="store_true",
+                   help="replace NaN/inf input samples with 0 (default: refuse)")
     e.set_defaults(func=cmd_encode)
     d = sub.add_parser("decode", help=".lmxc code files -> .wav")
     common(d, ".lmxc")
     d.set_defaults(func=cmd_decode)
     r = sub.add_parser("roundtrip", help="encode+decode, print SI-SDR, mel distance and bitrate")
     common(r, "audio")
-    r.add_argument("--num-codebooks", type=int, default=None, help="codebooks to use; default all")
+    r.add_argument("--num-codebooks", type=arg("count"), default=None, help="codebooks to use; default all")
+    r.add_argument("--fix-nonfinite", action="store_true",
+                   help="replace NaN/inf input samples with 0 (default: refuse)")
     r.set_defaults(func=cmd_roundtrip)
     i = sub.add_parser("info", help="print a code file's header")
     i.add_argument("file")

@@ -7,6 +7,8 @@ from __future__ import annotations
 import sys
 import time
 
+from ..validation import arg
+
 
 def register(subparsers) -> None:
     p = subparsers.add_parser("data", help="synthesise the built-in dataset or render MIDI files to stems",
@@ -22,14 +24,15 @@ def register(subparsers) -> None:
                     "metadata.json (tempo, key, style, programs, caption) per track. Splits are 80/10/10.",
         epilog="example: latentmix data synth --out data/synth --tracks 200 --seconds 20 --seed 0")
     s.add_argument("--out", required=True, help="output folder (created if missing)")
-    s.add_argument("--tracks", type=int, default=100, help="number of songs (default 100)")
-    s.add_argument("--seconds", type=float, default=20.0, help="length of each song in seconds (default 20)")
-    s.add_argument("--seed", type=int, default=0, help="dataset seed; track i uses a seed derived from (seed, i)")
+    s.add_argument("--tracks", type=arg("count"), default=100, help="number of songs (default 100)")
+    s.add_argument("--seconds", type=arg("seconds"), default=20.0, help="length of each song in seconds (default 20)")
+    s.add_argument("--seed", type=arg("seed"), default=0,
+                   help="dataset seed; track i uses a seed derived from (seed, i)")
     s.add_argument("--renderer", choices=("procedural", "soundfont"), default="procedural",
                    help="procedural numpy synthesis (default, fast) or a General MIDI SoundFont")
     s.add_argument("--soundfont", help="the .sf2 file for --renderer soundfont "
                                        "(e.g. /usr/share/sounds/sf2/FluidR3_GM.sf2)")
-    s.add_argument("--workers", type=int, default=None, help="parallel processes (default: min(2, CPUs))")
+    s.add_argument("--workers", type=arg("count"), default=None, help="parallel processes (default: min(2, CPUs))")
     s.add_argument("--quiet", action="store_true", help="no progress bar")
     s.set_defaults(func=_synth)
 
@@ -42,11 +45,12 @@ def register(subparsers) -> None:
     r.add_argument("--midi", required=True, help="a .mid file or a folder searched recursively for .mid/.midi")
     r.add_argument("--soundfont", required=True, help="General MIDI .sf2 SoundFont")
     r.add_argument("--out", required=True, help="output folder")
-    r.add_argument("--seed", type=int, default=0, help="seed of the split assignment (default 0)")
-    r.add_argument("--tail", type=float, default=1.0, help="seconds rendered after the last event (default 1)")
+    r.add_argument("--seed", type=arg("seed"), default=0, help="seed of the split assignment (default 0)")
+    r.add_argument("--tail", type=arg("non_negative"), default=1.0,
+                   help="seconds rendered after the last event (default 1)")
     r.add_argument("--splits", default="0.8,0.1,0.1",
                    help="train,validation,test fractions (default 0.8,0.1,0.1; '0,0,1' makes a test-only set)")
-    r.add_argument("--workers", type=int, default=None, help="parallel processes (default: min(2, CPUs))")
+    r.add_argument("--workers", type=arg("count"), default=None, help="parallel processes (default: min(2, CPUs))")
     r.add_argument("--quiet", action="store_true", help="no progress bar")
     r.set_defaults(func=_render_midi)
 

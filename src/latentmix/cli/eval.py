@@ -14,6 +14,7 @@ from ..errors import ConfigError, InputError
 from ..metrics.protocols import format_table, get_protocol, reference_tracks, score_folders
 from ..device import resolve_device
 from ..separation.registry import get_method
+from ..validation import arg
 
 
 def register(subparsers) -> None:
@@ -37,10 +38,10 @@ def register(subparsers) -> None:
     m.add_argument("--split", default="test", help="split to evaluate (default test)")
     m.add_argument("--method", required=True, help="separation method, e.g. supervised or oracle-irm")
     m.add_argument("--model", default=None, help="model file for methods that load one")
-    m.add_argument("--segment", type=float, default=None, help="segment length in seconds (default: method's)")
-    m.add_argument("--overlap", type=float, default=0.25, help="segment overlap (default 0.25)")
+    m.add_argument("--segment", type=arg("seconds"), default=None, help="segment length in seconds (default: method's)")
+    m.add_argument("--overlap", type=arg("fraction"), default=0.25, help="segment overlap (default 0.25)")
     m.add_argument("--device", default="auto", help="auto, cpu or cuda")
-    m.add_argument("--limit", type=int, default=None, help="only the first N tracks")
+    m.add_argument("--limit", type=arg("count"), default=None, help="only the first N tracks")
     m.add_argument("--json", default=None, metavar="OUT.json", help="also write the results as JSON")
     m.add_argument("--quiet", action="store_true", help="no progress output")
     m.set_defaults(func=run_msdm)

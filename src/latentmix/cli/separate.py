@@ -15,6 +15,7 @@ from ..errors import ConfigError, InputError
 from ..metrics.protocols import load_stems
 from ..separation.apply import separate_long
 from ..separation.registry import get_method
+from ..validation import arg
 
 EPILOG = """inputs: audio files or folders (searched recursively) holding mixtures. For --method oracle-irm
 (which reads the true stems) give MSDM track folders holding bass.wav, drums.wav, ... (the mixture is the sum
@@ -29,9 +30,13 @@ def register(subparsers) -> None:
     p.add_argument("-o", "--out", default="separated", help="output folder (default: separated)")
     p.add_argument("--method", default="supervised", help="separation method (default: supervised)")
     p.add_argument("--stems", default=None, help="comma-separated stems to write (default: all of the method's)")
-    p.add_argument("--segment", type=float, default=None, help="segment length in seconds (default: method's)")
-    p.add_argument("--overlap", type=float, default=0.25, help="overlap between segments, 0..1 (default 0.25)")
-    p.add_argument("--batch-size", type=int, default=4, help="segments per model call (default 4)")
+    p.add_argument("--segment", type=arg("seconds"), default=None,
+                   help="segment length in seconds (default: method's)")
+    p.add_argument("--overlap", type=arg("fraction"), default=0.25,
+                   help="overlap between segments, 0..1 (default 0.25)")
+    p.add_argument("--batch-size", type=arg("count"), default=4, help="segments per model call (default 4)")
+    p.add_argument("--fix-nonfinite", action="store_true",
+                   help="replace NaN/inf input samples with 0 (default: refuse)")
     p.add_argument("--device", default="auto", help="auto, cpu or cuda (default auto)")
     p.add_argument("--model", default=None, help="model file for methods that load one")
     p.add_argument("--quiet", action="store_true", help="no progress output")
@@ -99,7 +104,7 @@ def run(args) -> int:
         if stem_dir is not None:
             refs = load_stems(stem_dir, method.stems, SAMPLE_RATE)[None]           # (1, S, T)
         if mix_file is not None:
-            mix = read_audio(mix_file, SAMPLE_RATE)[:1][None]                        # (1, 1, T)
+            mix = read_audio(mix_file, SAMPLE_RATE, fix_nonfinite=args.fix_nonfinite)[:1][None]      # (1, 1, T)
             if refs is not None:
                 T = min(mix.shape[-1], refs.shape[-1])
                 mix, refs = mix[..., :T], refs[..., :T]

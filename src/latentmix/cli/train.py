@@ -8,6 +8,7 @@ import argparse
 from pathlib import Path
 
 from ..errors import ConfigError, InputError
+from ..validation import arg
 
 EPILOG = """\
 examples:
@@ -37,11 +38,12 @@ def register(subparsers) -> None:
     p.add_argument("--out", required=True, metavar="RUN", help="run folder for checkpoints, logs and the model")
     p.add_argument("--set", action="append", default=[], metavar="KEY=VALUE", dest="overrides",
                    help="override a config value, e.g. --set train.lr=1e-4 (repeatable)")
-    p.add_argument("--seed", type=int, default=None, help="random seed (default: train.seed, else 0)")
+    p.add_argument("--seed", type=arg("seed"), default=None, help="random seed (default: train.seed, else 0)")
     p.add_argument("--resume", action="store_true", help="continue from RUN/checkpoint.safetensors")
     p.add_argument("--init", metavar="MODEL", default=None,
                    help="start from this model file's weights (fine-tuning; same architecture)")
-    p.add_argument("--steps", type=int, default=None, metavar="N", help="total training steps (sets train.steps)")
+    p.add_argument("--steps", type=arg("steps"), default=None, metavar="N",
+                   help="total training steps (sets train.steps)")
     p.add_argument("--device", choices=["auto", "cpu", "cuda"], default="auto", help="default: cuda if available")
     p.add_argument("--quiet", action="store_true", help="no progress bar (log lines still go to stderr)")
     p.set_defaults(func=run)
@@ -50,31 +52,32 @@ def register(subparsers) -> None:
 def run(args) -> int:
     import signal
 
-    from ..config import apply_overrides, load_config
-    from ..train.loop import DEFAULTS, resolve_task, train
+    from ..config import apply_overrides, load_yaml, resolve_config_path
+    from ..train.loop import resolve_task, train
+    from ..train.settings import DEFAULTS, check_config
 
-    group = args.task
-    config = load_config(args.config, group)
-    if not isinstance(config, dict) or not isinstance(config.get("model"), dict):
-        raise ConfigError(f"{args.config}: not a {group} config (it needs a 'model:' section)")
+    path = resolve_config_path(args.config, args.task)
+    source = str(path) + (f" with --set {' '.join(args.overrides)}" if args.overrides else "")
+    config = load_yaml(path)
+    if not isinstance(config.get("model"), dict):
+        raise ConfigError(f"{path}: not a {args.task} config (it needs a 'model:' section)")
     # every loop setting is written out (the saved config.yaml is the resolved one) and settable with --set
     config["train"] = {**DEFAULTS, **(config.get("train") or {})}
     config = apply_overrides(config, args.overrides)
     if args.steps is not None:
-        if args.steps < 1:
-            raise InputError(f"--steps must be positive, got {args.steps}")
         config["train"]["steps"] = args.steps
     if args.init is not None:
         if not Path(args.init).is_file():
             raise InputError(f"{args.init}: no such model file for --init")
         config["train"]["init"] = str(args.init)
+    check_config(config, source)
     data = Path(args.data)
     if not data.is_dir():
         raise InputError(f"{data}: no such data folder (make one with `latentmix data ...`)")
     seed = args.seed if args.seed is not None else int(config["train"].get("seed") or 0)
     task_cls = resolve_task(args.task)
     result = train(task_cls, config, str(data), args.out, seed=seed, resume=args.resume, device=args.device,
-                   quiet=args.quiet, config_name=Path(args.config).stem)
+                   quiet=args.quiet, config_name=Path(args.config).stem, config_source=source)
     if result.get("interrupted"):
         return 128 + int(getattr(signal, result.get("signal") or "SIGINT"))
     return 0

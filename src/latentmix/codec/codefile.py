@@ -18,8 +18,9 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from ..fileio import atomic_path
 from ..errors import ModelFileError
+from ..fileio import atomic_path
+from ..validation import MAX_CODES, CodeHeader, validate
 
 MAGIC = b"LMXC"
 VERSION = 2
@@ -88,6 +89,8 @@ def _read(path, header_only: bool = False):
     if len(data) < _PRE.size or data[:4] != MAGIC:
         raise ModelFileError(f"{path}: not a latentmix code file (bad magic)")
     _, version, hlen = _PRE.unpack_from(data)
+    if version < 1:
+        raise ModelFileError(f"{path}: corrupt code file (version {version})")
     if version > VERSION:
         raise ModelFileError(f"{path}: code file version {version} is newer than this latentmix supports "
                              f"({VERSION}); upgrade latentmix")
@@ -95,19 +98,22 @@ def _read(path, header_only: bool = False):
         raise ModelFileError(f"{path}: truncated code file (header)")
     try:
         header = json.loads(data[_PRE.size:_PRE.size + hlen].decode())
-        shape, dtype = [int(s) for s in header["shape"]], str(header["dtype"])
-        size = int(header.get("codebook_size", 65536))
-        if len(shape) != 3 or min(shape) < 0 or size < 1:
-            raise ValueError(shape)
-        if version == 1 and dtype not in ("<u2", "<u4"):
-            raise ValueError(dtype)
-        if version >= 2 and dtype != f"bits{code_bits(size)}":
-            raise ValueError(dtype)
-    except (ValueError, KeyError, UnicodeDecodeError, TypeError, AttributeError, OverflowError):
-        raise ModelFileError(f"{path}: corrupt code file header") from None
+    except (ValueError, UnicodeDecodeError, RecursionError):
+        raise ModelFileError(f"{path}: corrupt code file header (not JSON)") from None
+    if not isinstance(header, dict):
+        raise ModelFileError(f"{path}: corrupt code file header (a {type(header).__name__}, not a mapping)")
+    h = validate(CodeHeader, header, f"{path}: corrupt code file header", ModelFileError)
+    shape, dtype, size = h.shape, h.dtype, h.codebook_size
+    if h.count() > MAX_CODES:
+        raise ModelFileError(f"{path}: corrupt code file header (shape {shape} holds more than {MAX_CODES} codes)")
+    if dtype not in (("<u2", "<u4") if version == 1 else (f"bits{code_bits(size)}",)):
+        raise ModelFileError(f"{path}: corrupt code file header (dtype {dtype!r} for version {version})")
+    for key, value in (("num_codebooks", shape[1]), ("frames", shape[2])):
+        if header.get(key, value) != value:
+            raise ModelFileError(f"{path}: corrupt code file header ({key} {header[key]} but shape {shape})")
     if header_only:
         return None, header
-    start, count = _PRE.size + hlen, int(np.prod(shape, dtype=object))
+    start, count = _PRE.size + hlen, h.count()
     bits = code_bits(size)
     nbytes = count * np.dtype(dtype).itemsize if version == 1 else -(-count * bits // 8)
     if len(data) != start + nbytes + 4:

@@ -211,20 +211,26 @@ def reference_tracks(reference_dir, stems) -> list[Path]:
 def load_stems(track_dir, stems, sr: int = SAMPLE_RATE, required: bool = False) -> torch.Tensor:
     """Read `<track>/<stem>.wav` for each stem -> (S, T) float32 at `sr`, mono.
 
-    A missing stem is zeros (as MSDM) unless `required`, then InputError; all are cut to the shortest.
+    A missing stem is zeros (as MSDM) unless `required`, then InputError; all are cut to the shortest, which
+    may be at most 1 % (or 10 ms) shorter than the longest: a stem much shorter than the others is an InputError
+    naming it (it would cut every stem of the track to its length).
     """
     track_dir = Path(track_dir)
-    wavs = {}
+    wavs, files = {}, {}
     for s in stems:
         f = _stem_file(track_dir, s)
         if f is None:
             if required:
                 raise InputError(f"{track_dir / (s + '.wav')}: missing estimate for stem '{s}'")
             continue
-        wavs[s] = read_audio(f, sr=sr)[0]
+        wavs[s], files[s] = read_audio(f, sr=sr)[0], f
     if not wavs:
         raise InputError(f"{track_dir}: no stem files ({', '.join(stems)})")
-    T = min(w.shape[-1] for w in wavs.values())
+    T, longest = min(w.shape[-1] for w in wavs.values()), max(w.shape[-1] for w in wavs.values())
+    if longest - T > max(0.01 * longest, 0.01 * sr):
+        short = min(wavs, key=lambda k: wavs[k].shape[-1])
+        raise InputError(f"{files[short]}: {T} samples, but other stems of this track have {longest} "
+                         f"(at {sr} Hz); every stem must cover the whole track")
     return torch.stack([wavs[s][:T] if s in wavs else torch.zeros(T) for s in stems])
 
 

@@ -9,6 +9,7 @@ and return a scalar (reduction="mean", the mean over batch items) or one value p
 from __future__ import annotations
 
 import torch
+import torch.nn.functional as F
 
 from .. import SAMPLE_RATE
 from ..audio import magnitude, mel_spectrogram, stft
@@ -61,10 +62,15 @@ def mel_distance(est: torch.Tensor, ref: torch.Tensor, scales=DAC_MEL_SCALES, sr
     MelSpectrogramLoss with mag_weight = 0, log_weight = 1, pow = 1 and its seven scales
     (32/5 ... 2048/320); the filterbank is latentmix's, not librosa's, so values match DAC's only closely.
     The codec's training mel loss is this divided by the number of scales (codec/losses.py).
-    est, ref (batch, channels, time) -> () or (batch,).
+    est, ref (batch, channels, time) -> () or (batch,). A clip shorter than a scale's window leaves that scale
+    out (a 10 ms clip has four of the seven); one shorter than every window is zero-padded to the smallest.
     """
     total = 0
-    for win, n_mels in scales:
+    length = est.shape[-1]
+    if not any(fits(win, length) for win, _ in scales):
+        pad = min(win for win, _ in scales) // 2 + 1 - length
+        est, ref = F.pad(est, (0, pad)), F.pad(ref, (0, pad))
+    for win, n_mels in (s for s in scales if fits(s[0], est.shape[-1])):
         total = total + log_mel_l1(est, ref, win, n_mels, sr, clamp_eps)
     return _reduce(total, reduction)
 

@@ -10,9 +10,12 @@ weights; memory is one output buffer plus one batch of segments.
 """
 from __future__ import annotations
 
+import math
+
 import torch
 
 from ..errors import ConfigError
+from ..limits import check_memory
 
 
 def segment_length(seconds: float, sample_rate: int, hop: int = 1) -> int:
@@ -113,6 +116,30 @@ def apply_chunked(fn, mix: torch.Tensor, segment: int, overlap: float = 0.25, ho
     return out
 
 
+MIN_SEGMENT_SECONDS = 1.0     # shorter segments are shorter than the separators' STFT windows
+BYTES_PER_SAMPLE = 256        # working memory per segment sample and batch row, unless a method says (measured:
+                              # ~80 for the shipped spec separator at --segment 300)
+
+
+def inference_segment(method, seconds: float | None, length: int, sr: int, hop: int, batch_size: int,
+                      rows: int = 1) -> int:
+    """The segment (samples) separate_long uses for `length` samples: `seconds` (default: the method's), never
+    longer than the signal rounded up to the hop unless that is the method's own default (short signals are
+    zero-padded to it as before), at least MIN_SEGMENT_SECONDS (or the method's default when shorter), and
+    within the machine's memory (limits.check_memory); ConfigError naming --segment otherwise."""
+    default = float(getattr(method, "segment_seconds", 10.0))
+    asked = default if seconds is None else float(seconds)
+    floor = min(MIN_SEGMENT_SECONDS, default)
+    if not math.isfinite(asked) or asked < floor:
+        raise ConfigError(f"--segment {seconds}: must be a number of seconds >= {floor:g}")
+    segment = min(segment_length(asked, sr, hop), max(-(-length // hop) * hop, segment_length(default, sr, hop)))
+    per_sample = int(getattr(method, "bytes_per_sample", BYTES_PER_SAMPLE))
+    need = segment * max(1, batch_size) * rows * per_sample + length * rows * (len(method.stems) + 2) * 4
+    check_memory(need, f"--segment {asked:g} with --batch-size {batch_size} ({length / sr:.0f} s of audio)",
+                 "use a shorter --segment or --batch-size 1")
+    return segment
+
+
 def separate_long(method, mix: torch.Tensor, refs: torch.Tensor | None = None, segment_seconds: float | None = None,
                   overlap: float = 0.25, sr: int = 22050, batch_size: int = 4, progress: bool = False) -> torch.Tensor:
     """Separate a whole track with a method object (see separation.registry), segment by segment:
@@ -123,8 +150,8 @@ def separate_long(method, mix: torch.Tensor, refs: torch.Tensor | None = None, s
     needs references gets the matching slices of refs.
     """
     hop = int(getattr(method, "hop", 1) or 1)
-    segment = segment_length(segment_seconds or getattr(method, "segment_seconds", 10.0), sr, hop)
     S = len(method.stems)
+    segment = inference_segment(method, segment_seconds, mix.shape[-1], sr, hop, batch_size, mix.shape[0])
     if method.needs_references:
         if refs is None:
             raise ConfigError(f"method '{method.name}' needs the reference stems")

@@ -18,6 +18,7 @@ _validate, _checkpoint, _budget_reached and _export.
 """
 from __future__ import annotations
 
+import contextlib
 import importlib
 import inspect
 import json
@@ -25,6 +26,7 @@ import math
 import random
 import signal
 import subprocess
+import sys
 import threading
 import time
 from dataclasses import dataclass, field, replace
@@ -40,6 +42,8 @@ from ..config import save_config
 from ..errors import ConfigError, InputError, LatentmixError, ModelFileError
 from . import ddp
 from .ddp import DistInfo
+from .settings import DEFAULTS, train_settings  # noqa: F401  (DEFAULTS: the CLI's)
+from .lock import RunLock
 from .logging import RunLogger, format_line, truncate_metrics
 from .state import (StepSampler, checkpoint_path, get_rng_state, load_checkpoint, lr_factor,
                     remove_stale_temps, save_checkpoint, set_rng_state)
@@ -48,13 +52,6 @@ from .tasks.base import Task
 TASKS = {"codec": "latentmix.train.tasks.codec:CodecTask",
          "separator": "latentmix.train.tasks.separator:SeparatorTask",
          "prior": "latentmix.train.tasks.prior:PriorTask"}
-
-DEFAULTS = dict(steps=1000, batch_size=8, lr=3e-4, betas=[0.9, 0.99], weight_decay=0.0, grad_clip=1.0,
-                lr_schedule="constant", warmup_steps=0, lr_decay=0.9999, lr_min_ratio=0.0, num_workers=0,
-                log_every=50, val_every=0, val_items=8, ckpt_every=500, adversarial=False, disc_lr=None,
-                seed=None, ddp_wrap=True, find_unused_parameters=False, broadcast_buffers=True, tensorboard=True,
-                init=None, max_seconds=None, adversarial_start=0)   # init: a model file to fine-tune from
-
 
 def resolve_task(task):
     """A Task class from a class, a short name ('codec', 'separator') or 'package.module:ClassName'."""
@@ -76,41 +73,6 @@ def resolve_task(task):
     return getattr(mod, cls_name)
 
 
-def train_settings(config: dict) -> dict:
-    """config['train'] merged over DEFAULTS (unknown keys are kept for the task)."""
-    s = dict(DEFAULTS)
-    s.update((config or {}).get("train") or {})
-    if s["lr_schedule"] not in ("constant", "cosine", "exponential"):
-        raise ConfigError(f"train.lr_schedule: '{s['lr_schedule']}' is not constant, cosine or exponential")
-    for k in ("steps", "batch_size"):
-        if not isinstance(s[k], int) or isinstance(s[k], bool) or s[k] < 1:
-            raise ConfigError(f"train.{k}: expected a positive integer, got {s[k]!r}")
-    _check_numbers(s)
-    return s
-
-
-_NON_NEGATIVE = ("lr", "weight_decay", "grad_clip", "warmup_steps", "lr_min_ratio", "num_workers", "log_every",
-                 "val_every", "val_items", "ckpt_every", "adversarial_start")
-
-
-def _check_numbers(s: dict) -> None:
-    """One-line ConfigErrors for training numbers that are not numbers or are out of range."""
-    def number(k):
-        v = s[k]
-        if isinstance(v, bool) or not isinstance(v, (int, float)) or v != v:
-            raise ConfigError(f"train.{k}: expected a number, got {v!r}")
-        return v
-    for k in _NON_NEGATIVE:
-        if number(k) < 0:
-            raise ConfigError(f"train.{k}: must be >= 0, got {s[k]!r}")
-    if s["max_seconds"] is not None and number("max_seconds") <= 0:
-        raise ConfigError(f"train.max_seconds: must be > 0, got {s['max_seconds']!r}")
-    betas = s["betas"]
-    if not (isinstance(betas, (list, tuple)) and len(betas) == 2
-            and all(isinstance(b, (int, float)) and not isinstance(b, bool) and 0 <= b < 1 for b in betas)):
-        raise ConfigError(f"train.betas: expected two numbers in [0, 1), got {betas!r}")
-
-
 # --------------------------------------------------------------------------- the run's state
 
 @dataclass
@@ -127,6 +89,7 @@ class RunSpec:
     quiet: bool = False
     max_steps: int | None = None
     config_name: str | None = None
+    config_source: str = "config"  # names the config in errors
 
 
 @dataclass
@@ -161,7 +124,7 @@ class TrainState:
     opt: torch.optim.Optimizer
     adversary: Adversary | None
     loader: DataLoader
-    log: RunLogger
+    log: RunLogger | None             # opened once the run folder is locked
     provenance: dict               # the exported model files' provenance (steps updated at export)
     t0: float                      # when this leg started (time.time())
     spent: float                   # wall time of the earlier legs of a resumed run
@@ -296,17 +259,19 @@ def _wrapper_class():
 
 def train(task_cls_or_name, config: dict, data_root, out_dir, seed: int = 0, resume: bool = False,
           device: str = "auto", quiet: bool = False, max_steps: int | None = None,
-          config_name: str | None = None) -> dict:
+          config_name: str | None = None, config_source: str = "config") -> dict:
     """Train a Task's model and export it to out_dir/model.safetensors; returns the final metrics.
+    config_source names the config in errors (its file, and the --set overrides).
 
     max_steps stops early (the LR schedule still follows train.steps), writing a checkpoint to resume from.
     The result has 'step', 'interrupted' (and 'signal'), the last logged means and 'val/*' metrics.
     """
     task_cls = resolve_task(task_cls_or_name)
-    s = train_settings(config)
+    s = train_settings(config, config_source)
     out_dir = Path(out_dir)
     info = ddp.setup_distributed(device)
-    spec = RunSpec(task_cls, config, s, data_root, out_dir, seed, resume, info, quiet, max_steps, config_name)
+    spec = RunSpec(task_cls, config, s, data_root, out_dir, seed, resume, info, quiet, max_steps, config_name,
+                   config_source)
     try:
         result = _run(spec)
     except BaseException:
@@ -320,15 +285,18 @@ def _run(spec: RunSpec) -> dict:
     """Set up (or resume), train to the end, a budget, max_steps or a signal, and export a finished run."""
     t0 = time.time()
     spec, meta, ckpt = _resume_checkpoint(spec)
-    _prepare_out_dir(spec, meta)
-    st = _setup(spec, meta, ckpt, t0)
-    try:
-        _loop(st)
-        if st.step >= st.total and not st.result["interrupted"]:
-            _export(st)
-    finally:
-        st.log.close()
-    ddp.barrier()  # no rank leaves before rank 0 has written its files
+    st = _setup(spec, meta, ckpt, t0)          # every check and build before the first write
+    with _run_lock(spec):
+        _prepare_out_dir(spec, meta)
+        st.log = RunLogger(spec.out_dir, enabled=spec.info.is_main, tensorboard=bool(spec.settings["tensorboard"]),
+                           quiet=spec.quiet)
+        try:
+            _loop(st)
+            if st.step >= st.total and not st.result["interrupted"]:
+                _export(st)
+        finally:
+            st.log.close()
+        ddp.barrier()  # no rank leaves (and rank 0 keeps the lock) before rank 0 has written its files
     st.result["wall_time_s"] = time.time() - t0
     st.result["out_dir"] = str(spec.out_dir)
     return st.result
@@ -353,6 +321,27 @@ def _resume_checkpoint(spec: RunSpec) -> tuple[RunSpec, dict | None, dict | None
     if bool((old.get("train") or {}).get("adversarial", False)) != bool(spec.settings["adversarial"]):
         raise ConfigError(f"{ckpt}: train.adversarial differs from the checkpoint's")
     return replace(spec, seed=int(meta["seed"])), meta, state
+
+
+@contextlib.contextmanager
+def _run_lock(spec: RunSpec):
+    """Rank 0 holds the run folder's lock (train/lock.py) for the run; every rank refuses when it is taken."""
+    lock, error = (RunLock(spec.out_dir), None) if spec.info.is_main else (None, None)
+    if lock is not None:
+        try:
+            lock.acquire()
+        except ConfigError as e:
+            error = str(e)
+    error = ddp.all_gather_objects(error)[0]
+    if error:
+        raise ConfigError(error)
+    if lock is not None and lock.took_over:
+        print(f"warning: {spec.out_dir}: {lock.took_over}", file=sys.stderr)
+    try:
+        yield
+    finally:
+        if lock is not None:
+            lock.release()
 
 
 def _prepare_out_dir(spec: RunSpec, meta: dict | None) -> None:
@@ -380,9 +369,8 @@ def _setup(spec: RunSpec, meta: dict | None, ckpt: dict | None, t0: float) -> Tr
     total = int(s["steps"])
     stop_at = min(total, int(spec.max_steps)) if spec.max_steps is not None else total
     loader = _loader(dataset, spec, start_step)
-    log = RunLogger(spec.out_dir, enabled=info.is_main, tensorboard=bool(s["tensorboard"]), quiet=spec.quiet)
     return TrainState(spec=spec, task=task, model=model, task_model=task_model, params=params, opt=opt,
-                      adversary=adversary, loader=loader, log=log, provenance=_provenance(spec, start_step),
+                      adversary=adversary, loader=loader, log=None, provenance=_provenance(spec, start_step),
                       t0=t0, spent=float((meta or {}).get("elapsed", 0.0)), start_step=start_step,
                       step=start_step, total=total, stop_at=stop_at, best=best, wrapped=wrapped,
                       manual_sync=info.world_size > 1 and not wrapped,
@@ -392,8 +380,11 @@ def _setup(spec: RunSpec, meta: dict | None, ckpt: dict | None, t0: float) -> Tr
 def _build(spec: RunSpec) -> tuple[Task, nn.Module, nn.Module | None, Dataset]:
     """The task, its model and adversary (on the device) and its training dataset, checked."""
     s, dev = spec.settings, spec.info.device
-    task = spec.task_cls(spec.config, str(spec.data_root), spec.seed)
-    model = task.build_model().to(dev)
+    try:
+        task = spec.task_cls(spec.config, str(spec.data_root), spec.seed)
+        model = task.build_model().to(dev)
+    except ConfigError as e:
+        raise ConfigError(f"{spec.config_source}: {e}") from None
     disc = task.build_discriminator() if s["adversarial"] else None
     disc = disc.to(dev) if disc is not None else None
     if s["adversarial"] and disc is None:
@@ -411,9 +402,10 @@ def _start_weights(spec: RunSpec, model, disc, meta, ckpt) -> tuple[int, float |
     if ckpt is None and spec.settings["init"]:
         _init_from(model, spec.settings["init"])
     if ckpt is not None:
-        model.load_state_dict(ckpt["model"], strict=True)
-        if disc is not None:
-            disc.load_state_dict(ckpt["disc"], strict=True)
+        with _corrupt_checkpoint(spec):
+            model.load_state_dict(ckpt["model"], strict=True)
+            if disc is not None:
+                disc.load_state_dict(ckpt["disc"], strict=True)
         return int(meta["step"]), meta.get("best_score")
     if spec.info.world_size > 1:
         ddp.broadcast_module(model)
@@ -448,11 +440,22 @@ def _restore_optimisers(spec: RunSpec, opt, adversary: Adversary | None, ckpt: d
     if ckpt is None:
         _seed_all(spec.seed * 1000 + 17 + spec.info.rank)  # per-rank stream for the training steps (dropout, noise)
         return
-    opt.load_state_dict(ckpt["optim"])
-    if adversary is not None:
-        adversary.opt.load_state_dict(ckpt["disc_optim"])
-    rngs = ckpt["rng"]
-    set_rng_state(rngs[spec.info.rank] if len(rngs) == spec.info.world_size else rngs[0])
+    with _corrupt_checkpoint(spec):
+        opt.load_state_dict(ckpt["optim"])
+        if adversary is not None:
+            adversary.opt.load_state_dict(ckpt["disc_optim"])
+        rngs = ckpt["rng"]
+        set_rng_state(rngs[spec.info.rank] if len(rngs) == spec.info.world_size else rngs[0])
+
+
+@contextlib.contextmanager
+def _corrupt_checkpoint(spec: RunSpec):
+    """A checkpoint whose states do not fit this model or optimiser is a ModelFileError naming it."""
+    try:
+        yield
+    except (RuntimeError, ValueError, KeyError, TypeError, IndexError, AttributeError) as e:
+        raise ModelFileError(f"{checkpoint_path(spec.out_dir)}: corrupt checkpoint or another model's "
+                             f"({str(e).splitlines()[0][:120] if str(e) else type(e).__name__})") from None
 
 
 def _loader(dataset, spec: RunSpec, start_step: int) -> DataLoader:

@@ -21,6 +21,7 @@ from torch.utils.data import Sampler
 from .. import __version__
 from ..fileio import atomic_path
 from ..errors import InputError, ModelFileError
+from ..validation import CheckpointHeader, validate
 
 CHECKPOINT_NAME = "checkpoint.safetensors"
 CHECKPOINT_KIND = "training_checkpoint"
@@ -125,7 +126,9 @@ def save_checkpoint(path, state: dict, meta: dict) -> None:
 
 
 def load_checkpoint(path) -> tuple[dict, dict]:
-    """(meta, state) of a training checkpoint; InputError if missing, ModelFileError if corrupt."""
+    """(meta, state) of a training checkpoint; InputError if missing, ModelFileError naming the file if corrupt:
+    a header that fails validation.CheckpointHeader, a tensor its structure names but the file lacks, or RNG
+    states of the wrong size (checked here, before any of it is restored)."""
     path = Path(path)
     if not path.exists():
         raise InputError(f"{path}: no training checkpoint to resume from (start without --resume)")
@@ -135,12 +138,42 @@ def load_checkpoint(path) -> tuple[dict, dict]:
             tensors = {k: f.get_tensor(k) for k in f.keys()}
     except Exception as e:
         raise ModelFileError(f"{path}: not a readable training checkpoint ({str(e).splitlines()[0][:120]})") from None
-    if header.get("kind") != CHECKPOINT_KIND:
-        raise ModelFileError(f"{path}: is a '{header.get('kind')}' file, expected a training checkpoint")
-    if int(header.get("format_version", 0)) > CHECKPOINT_VERSION:
-        raise ModelFileError(f"{path}: checkpoint format {header.get('format_version')} is newer than this "
+    if not isinstance(header, dict) or header.get("kind") != CHECKPOINT_KIND:
+        kind = header.get("kind") if isinstance(header, dict) else type(header).__name__
+        raise ModelFileError(f"{path}: is a '{kind}' file, expected a training checkpoint")
+    version = header.get("format_version")
+    if isinstance(version, int) and version > CHECKPOINT_VERSION:
+        raise ModelFileError(f"{path}: checkpoint format {version} is newer than this "
                              f"latentmix supports ({CHECKPOINT_VERSION})")
-    return header["meta"], unflatten_state(tensors, header["structure"])
+    validate(CheckpointHeader, header, f"{path}: checkpoint header", ModelFileError)
+    try:
+        state = unflatten_state(tensors, header["structure"])
+    except (KeyError, ValueError, TypeError, IndexError, AttributeError, RecursionError) as e:
+        raise ModelFileError(f"{path}: corrupt checkpoint (its structure names a missing or bad entry: "
+                             f"{str(e)[:80]})") from None
+    if not isinstance(state, dict) or not {"model", "optim", "rng"} <= set(state):
+        raise ModelFileError(f"{path}: corrupt checkpoint (model, optimiser or RNG state missing)")
+    for rng in state["rng"] if isinstance(state["rng"], list) else [None]:
+        check_rng_state(rng, path)
+    return header["meta"], state
+
+
+def check_rng_state(state, path) -> None:
+    """ModelFileError unless `state` is a get_rng_state() dict of this machine's sizes (torch, numpy, python)."""
+    def ok():
+        if not isinstance(state, dict):
+            return False
+        t, n, py = state.get("torch"), state.get("numpy"), state.get("python")
+        return (isinstance(t, torch.Tensor) and t.dtype == torch.uint8 and t.numel() == _TORCH_RNG_BYTES
+                and isinstance(n, tuple) and len(n) == 5 and n[0] == "MT19937"
+                and isinstance(n[1], np.ndarray) and n[1].shape == (624,)
+                and isinstance(py, tuple) and len(py) == 3 and isinstance(py[1], (tuple, list)) and len(py[1]) == 625
+                and all(isinstance(v, int) for v in py[1]))
+    if not ok():
+        raise ModelFileError(f"{path}: corrupt checkpoint (a random generator state of the wrong size or type)")
+
+
+_TORCH_RNG_BYTES = torch.get_rng_state().numel()
 
 
 def remove_stale_temps(out_dir) -> None:

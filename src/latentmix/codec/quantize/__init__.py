@@ -6,6 +6,7 @@ bottleneck, behind one interface.
 from __future__ import annotations
 
 from ...errors import ConfigError
+from ...validation import QuantizerConfig, validate
 from .base import Quantizer, QuantizerOutput, no_codebook_update
 from .energy import EnergyBottleneck
 from .rvq import ResidualVectorQuantizer
@@ -28,12 +29,13 @@ def build_quantizer(dim: int, config: dict | None) -> Quantizer:
     """config: {type: rvq|vq|som|vae|energy, num_codebooks, codebook_size, quantizer_dropout, codebook_dim,
     shared_codebook, som_*, energy_*, ...} (every key: docs/codec_config.md)."""
     cfg = dict(config or {"type": "rvq"})
-    kind = cfg.pop("type", "rvq")
-    allowed = {"num_codebooks", "codebook_size", "quantizer_dropout", "shared_codebook"} | _LEVEL_KEYS \
+    allowed = {"type", "num_codebooks", "codebook_size", "quantizer_dropout", "shared_codebook"} | _LEVEL_KEYS \
         | _SOM_KEYS | _ENERGY_KEYS
     unknown = set(cfg) - allowed
     if unknown:
         raise ConfigError(f"unknown quantizer option(s) {sorted(unknown)}")
+    validate(QuantizerConfig, cfg, "quantizer config", prefix="quantizer")
+    kind = cfg.pop("type", "rvq")
     if kind == "vae":
         return VAEBottleneck(dim)
     if kind == "energy":
