@@ -1,7 +1,9 @@
 """`make demo`: the main job end to end on built-in data with the shipped models.
 
 Synthesises a few Slakh-like songs, separates them with the shipped separator beside the IRM ceiling (msdm
-protocol), and round-trips a song through the shipped codec, reporting quality and bitrate.
+protocol), round-trips a song through the shipped codec, reporting quality and bitrate, and separates bass + drums
+chunks with the Bayesian method (no supervised separator) beside the supervised separator and the codec ceiling
+(lass protocol).
 """
 from __future__ import annotations
 
@@ -38,14 +40,14 @@ def main(argv=None) -> int:
 
     out = Path(args.out)
     data = out / "songs"
-    log(f"[1/3] synthesising {args.tracks} Slakh-like songs of {args.seconds:g} s into {data}/ (seed {args.seed})")
+    log(f"[1/4] synthesising {args.tracks} Slakh-like songs of {args.seconds:g} s into {data}/ (seed {args.seed})")
     t0 = time.time()
     synth_dataset(data, tracks=args.tracks, seconds=args.seconds, seed=args.seed, splits=(0.0, 0.0, 1.0),
                   progress=False)
     tracks = list_tracks(data, "test")
     log(f"      rendered in {time.time() - t0:.1f} s")
 
-    log("[2/3] separating with the shipped separator and the IRM oracle (msdm protocol, SI-SDRi dB)")
+    log("[2/4] separating with the shipped separator and the IRM oracle (msdm protocol, SI-SDRi dB)")
     ours, ceiling = "latentmix (shipped)", "IRM oracle (ceiling)"
 
     def write_stems(name, track, est):
@@ -60,7 +62,7 @@ def main(argv=None) -> int:
     print(f"\nseparated {sep.audio_seconds:.0f} s of audio in {sep.compute_s:.1f} s "
           f"({sep.xrt:.1f}x real time); stems in {out / 'separated'}/")
 
-    log("[3/3] round-tripping a song through the shipped codec")
+    log("[3/4] round-tripping a song through the shipped codec")
     from .codec import Codec
     from .pretrained.registry import resolve_model
 
@@ -77,7 +79,34 @@ def main(argv=None) -> int:
         print(f"| {r.level} | {r.kbps:.2f} | {r.metrics['si_sdr']:.2f} | {r.metrics['mel_distance']:.3f} | "
               f"{r.samples / codec.sample_rate / r.seconds:.0f} |")
     print(f"\ncodec audio in {out / 'codec'}/")
+    bayesian_step(data, out, args.tracks)
     return 0
+
+
+BAYES_METHOD = "hybrid"        # the best Bayesian method in benchmarks/RESULTS.md ("Bayesian separation")
+
+
+def bayesian_step(data: Path, out: Path, tracks: int) -> None:
+    """[4/4] one 3 s bass + drums chunk per demo song separated by the Bayesian method, scored (lass protocol)
+    beside the supervised separator, the IRM and the codec ceilings on the same chunks."""
+    from .errors import LatentmixError
+    from .evaluation.bayesian import evaluate_bayesian
+    from .separation.bayesian import BayesianSeparator
+    log(f"[4/4] Bayesian separation of bass + drums ('{BAYES_METHOD}', no supervised separator; lass protocol, "
+        "SDR dB on 0.5 (bass + drums) chunks)")
+    try:
+        sep = BayesianSeparator.from_pretrained(method=BAYES_METHOD)
+    except LatentmixError as e:
+        log(f"      skipped: {e}")
+        return
+    ev = evaluate_bayesian([(f"{BAYES_METHOD} (Bayesian)", sep, False)], data, "test", chunks_per_track=1,
+                           max_tracks=tracks, seed=0, all_selections=False)
+    print("\n| method | bass SDR | drums SDR | All | s per 3 s chunk |\n|---|---|---|---|---|")
+    for name, r in ev.rows.items():
+        s = r.summary
+        speed = f"{r.wall_s / max(len(ev.chunks), 1):.1f}" if r.wall_s else "-"
+        print(f"| {name} | {s['bass']:.2f} | {s['drums']:.2f} | {s['All']:.2f} | {speed} |")
+    print(f"\n{len(ev.chunks)} chunk(s); {sep.describe()}")
 
 
 if __name__ == "__main__":

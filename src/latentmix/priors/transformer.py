@@ -138,9 +138,9 @@ class CodeTransformer(nn.Module, ModelIO):
 
     def __init__(self, num_codebooks: int, codebook_size: int, pattern: str = "delay", dim: int = 256,
                  depth: int = 6, heads: int = 8, cond_dim: int = 0, cond_tokens: int = 1, dropout: float = 0.0,
-                 context: int = 1024, codec: dict | None = None):
+                 context: int = 1024, codec: dict | None = None, text_encoder: str = ""):
         super().__init__()
-        self.config = dict(num_codebooks=num_codebooks, codebook_size=codebook_size, pattern=pattern, dim=dim,
+        self.config = dict(text_encoder=text_encoder, num_codebooks=num_codebooks, codebook_size=codebook_size, pattern=pattern, dim=dim,
                            depth=depth, heads=heads, cond_dim=cond_dim, cond_tokens=cond_tokens,
                            dropout=dropout, context=context, codec=codec or {})
         self.pattern = Pattern(pattern, num_codebooks, codebook_size)
