@@ -34,7 +34,13 @@ VARIANTS = {
     "lq-vae (latentmix)": ("lq-vae", False, {}, True),
     "lass (latentmix)": ("lass", False, {}, True),
     "hybrid (latentmix)": ("hybrid", False, {}, True),
+    # the quality / speed curve over how many residual levels the likelihood covers (finer ones: the priors)
+    "hybrid (latentmix) at likelihood on 1 level": ("hybrid", False, {"levels": 1}, False),
+    "hybrid (latentmix) at likelihood on 2 levels": ("hybrid", False, {"levels": 2}, False),
+    "lq-vae (latentmix) at likelihood on 1 level": ("lq-vae", False, {"levels": 1}, False),
+    "lq-vae (latentmix) at likelihood on 2 levels": ("lq-vae", False, {"levels": 2}, False),
 }
+DEFAULT_VARIANTS = [n for n in VARIANTS if "likelihood on" not in n]
 
 
 def build(names, args):
@@ -51,11 +57,14 @@ def build(names, args):
     return out
 
 
-def table(ev) -> str:
+def table(ev, keep=None) -> str:
+    """Rows of ev (those `keep(row)` accepts) as a markdown table."""
     n = len(ev.chunks)
     lines = ["| method | kind | bass SDR | drums SDR | All | chunks | wall s / chunk | CPU s / chunk |",
              "|---|---|---|---|---|---|---|---|"]
     for name, r in ev.rows.items():
+        if keep is not None and not keep(r):
+            continue
         s = r.summary
         w, c = r.per_chunk(n)
         speed = (f"{w:.2f} | {c:.2f}") if r.wall_s else "- | -"
@@ -84,10 +93,16 @@ def main(argv=None) -> int:
     p.add_argument("--seed", type=int, default=0, help="seed of the random chunk choice")
     p.add_argument("--threads", type=int, default=2)
     p.add_argument("--batch", type=int, default=4, help="chunks per search call")
-    p.add_argument("--variants", default=",".join(VARIANTS), help="comma-separated names of VARIANTS")
+    p.add_argument("--variants", default=",".join(DEFAULT_VARIANTS), help="comma-separated names of VARIANTS")
     p.add_argument("--priors", default=None, help="BASS,DRUMS prior files (default: the shipped ones)")
     p.add_argument("--counts", default=None, help="counts file (default: the shipped one)")
+    p.add_argument("--selection-study", default="hybrid (latentmix)",
+                   help="the variant whose every selection gets a table of its own")
+    p.add_argument("--no-baselines", action="store_true", help="only the Bayesian rows (e.g. a second run on the "
+                   "same chunks)")
     p.add_argument("--json", default=None)
+    p.add_argument("--section", default="bayesian", help="RESULTS.md section to replace (default bayesian)")
+    p.add_argument("--title", default="Bayesian separation (issue #18)", help="the section's heading")
     p.add_argument("--write", action="store_true")
     p.add_argument("--quiet", action="store_true")
     args = p.parse_args(argv)
@@ -102,6 +117,7 @@ def main(argv=None) -> int:
         variants = build(names, args)
         evs = {lab: evaluate_bayesian(variants, d, args.split, chunks_per_track=args.chunks_per_track,
                                       max_tracks=args.max_tracks, seed=args.seed, batch=args.batch,
+                                      baselines=not args.no_baselines,
                                       progress=not args.quiet)
                for lab, d in zip(labels, args.data)}
     except LatentmixError as e:
@@ -113,16 +129,23 @@ def main(argv=None) -> int:
           "`ORACLE` pick each stem's best of N rows against the ground truth (how the seeds reported): upper "
           "bounds, not results. `+ mask` re-synthesises the chosen estimates from the mixture with their ratio "
           "masks. The supervised separator is fed b + d (the sum it was trained on).", ""]
+    study = args.selection_study
     for lab, ev in evs.items():
         md += [f"### {lab} (`{ev.data}`, split {ev.split}, {len(ev.chunks)} chunks, "
-               f"{args.chunks_per_track} per track, seed {args.seed})", "", table(ev), ""]
+               f"{args.chunks_per_track} per track, seed {args.seed})", "",
+               table(ev, lambda r: r.kind not in ("bayesian", "oracle-selection") or r.own
+                     or (r.kind == "oracle-selection" and ("as it was" in r.variant) != r.name.endswith("mask"))),
+               ""]
+        if study and any(r.variant == study for r in ev.rows.values()):
+            md += [f"Every selection of `{study}` (one run; the oracle rows read the truth):", "",
+                   table(ev, lambda r: r.variant == study), ""]
     md += ["Settings:", details(next(iter(evs.values()))), ""]
     text = "\n".join(md)
     print(text)
     if args.json:
         Path(args.json).write_text(json.dumps({k: v.to_json() for k, v in evs.items()}, indent=1))
     if args.write:
-        write_section("bayesian", "## Bayesian separation (issue #18)\n\n" + text)
+        write_section(args.section, f"## {args.title}\n\n" + text)
     return 0
 
 

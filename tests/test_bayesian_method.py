@@ -102,7 +102,7 @@ def test_cli_separate_writes_stems_and_fails_cleanly(models, tmp_path, capsys):
     write(short, np.zeros((1, 100)))
     bad_out = tmp_path / "bad"
     assert main(["separate", str(short), "-o", str(bad_out), "--model", models["codec_path"], "--priors",
-                 models["priors"], "--method", "lass", "--beams", "2", "--quiet"]) == 2
+                 models["priors"], "--method", "lq-vae", "--beams", "2", "--quiet"]) == 2
     wrong = f"{models['codec_path']},{models['codec_path']}"                           # codec files as priors
     assert main(["separate", str(mix), "-o", str(bad_out), "--model", models["codec_path"], "--priors", wrong,
                  "--method", "hybrid", "--quiet"]) == 2

@@ -36,6 +36,8 @@ class BayesRow(Record):
     kind: str
     detail: str
     summary: dict
+    variant: str = ""
+    own: bool = False                # the variant's own selection (its settings' select + mask)
     wall_s: float = 0.0
     cpu_s: float = 0.0
     scores: list = field(default_factory=list)
@@ -77,8 +79,8 @@ def _score(protocol, refs, est, mix) -> dict | None:
 
 
 class _Row:
-    def __init__(self, name, kind, detail):
-        self.row = BayesRow(name=name, kind=kind, detail=detail, summary={})
+    def __init__(self, name, kind, detail, variant="", own=False):
+        self.row = BayesRow(name=name, kind=kind, detail=detail, summary={}, variant=variant, own=own)
 
     def add(self, protocol, refs, est, mix):
         sc = _score(protocol, refs, est, mix)
@@ -123,8 +125,8 @@ def evaluate_bayesian(variants, data, split: str | None = "test", *, chunks_per_
     mixes = P.mix_gain * refs.sum(1)                                          # (n, T)
     rows: dict[str, _Row] = {}
 
-    def row(name, kind, detail):
-        return rows.setdefault(name, _Row(name, kind, detail))
+    def row(name, kind, detail, variant="", own=False):
+        return rows.setdefault(name, _Row(name, kind, detail, variant, own))
 
     if baselines:
         _baselines(row, P, refs, mixes)
@@ -136,16 +138,17 @@ def evaluate_bayesian(variants, data, split: str | None = "test", *, chunks_per_
                 print(f"  {label}: chunks {g.start + 1}-{g.stop} of {len(chunks)}", file=sys.stderr, flush=True)
             mix = mixes[g.start:g.stop][:, None]
             (est, score), wall, cpu = _timed(sep.run, mix)
-            for how, use_mask in (choices if all_selections else [(sep.cfg["select"], bool(sep.cfg["mask"]))]):
+            own = (sep.cfg["select"], bool(sep.cfg["mask"]))
+            for how, use_mask in (choices if all_selections else [own]):
                 out, w2, c2 = _timed(sep.choose, est, score, mix, how, use_mask)
-                _add(row(f"{label} | {how}{' + mask' if use_mask else ''}", "bayesian", sep.describe()),
-                     P, refs, mixes, g, out, wall + w2, cpu + c2)
+                _add(row(f"{label} | {how}{' + mask' if use_mask else ''}", "bayesian", sep.describe(), label,
+                         (how, use_mask) == own), P, refs, mixes, g, out, wall + w2, cpu + c2)
             if oracle:
                 best = sel.gather(est, sel.by_oracle(est, refs[g.start:g.stop]))
                 for use_mask in (False, True):
                     out = sel.mask(best, mix[:, 0]) if use_mask else best
                     _add(row(f"{label} | ORACLE best-of-{est.shape[1]}{' + mask' if use_mask else ''}",
-                             "oracle-selection", sep.describe()), P, refs, mixes, g, out, wall, cpu)
+                             "oracle-selection", sep.describe(), label), P, refs, mixes, g, out, wall, cpu)
     return BayesEvaluation(data=str(data), split=split, protocol=P.name, metric=P.metric,
                            threads=torch.get_num_threads(),
                            chunks=[Chunk(track=c[0].name, start=int(c[1]), end=int(c[1] + refs.shape[-1]))

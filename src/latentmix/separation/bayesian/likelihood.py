@@ -46,7 +46,7 @@ class MixContext:
 
 
 class Likelihood:
-    """Base: `levels` is how many residual levels it scores (None: all it can)."""
+    """Base: `covers(level)` says which residual levels it scores."""
     name = "none"
 
     def covers(self, level: int) -> bool:
@@ -91,15 +91,12 @@ class LatentGaussian(Likelihood):
     RMS frame norm, sqrt(mean_t ||z_t||^2) (a setting), so one value serves codecs of any latent scale."""
     name = "latent"
 
-    def __init__(self, codec, sigma: float = 0.5, levels: int | None = None):
+    def __init__(self, codec, sigma: float = 0.5):
         with torch.inference_mode():
             self.D = torch.stack([lv.decode(torch.arange(lv.codebook_size)[None])[0].t().float()
                                   for lv in codec.quantizer.levels])                   # (K, V, D)
-        self.sigma, self.levels = float(sigma), levels
+        self.sigma = float(sigma)
         self.norms = self.D.pow(2).sum(-1)                                               # (K, V)
-
-    def covers(self, level: int) -> bool:
-        return self.levels is None or level < self.levels
 
     def _partial(self, codes, t, level):
         """(R, D): sum over levels < level of the decoded codewords chosen at frame t."""
@@ -109,8 +106,6 @@ class LatentGaussian(Likelihood):
         return out
 
     def score(self, ctx, level, t, cand_b, cand_d, codes_b, codes_d):
-        if not self.covers(level):
-            return torch.zeros(cand_b.shape[0], cand_b.shape[1], cand_d.shape[1])
         z = ctx.latent[:, :, t]                                                     # (R, D)
         r = z - 0.5 * (self._partial(codes_b, t, level) + self._partial(codes_d, t, level))
         Dl, nl = self.D[level], self.norms[level]
@@ -123,8 +118,7 @@ class LatentGaussian(Likelihood):
         return -d2.clamp_min(0) / (2 * self.sigma ** 2 * scale[:, None, None])
 
     def describe(self) -> str:
-        lv = "all levels" if self.levels is None else f"levels < {self.levels}"
-        return f"latent partial-sum Gaussian ({lv}, sigma {self.sigma:g} x latent RMS)"
+        return f"latent partial-sum Gaussian (sigma {self.sigma:g} x the latent's RMS frame norm)"
 
 
 class CountLikelihood(Likelihood):

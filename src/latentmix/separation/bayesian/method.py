@@ -25,12 +25,12 @@ MIX_GAIN = 0.5                                  # the lass protocol's mixture: 0
 CHUNK = 65536                                   # the seeds' chunk (about 2.97 s at 22050 Hz)
 
 PRESETS = {
-    "lq-vae": dict(likelihood="latent", mode="sample", chains=16, topk=16, levels=4, sigma=0.5,
-                   select="mixture", mask=True),
+    "lq-vae": dict(likelihood="latent", mode="sample", chains=16, topk=16, levels=4, sigma=0.1,
+                   select="mean", mask=True),
     "lass": dict(likelihood="counts", mode="beam", beams=10, topk=16, levels=4, lam=3.0, smoothing="backoff",
                  select="posterior", mask=True),
-    "hybrid": dict(likelihood="counts+latent", mode="sample", chains=16, topk=16, levels=4, lam=1.0, sigma=0.5,
-                   smoothing="backoff", select="mixture", mask=True),
+    "hybrid": dict(likelihood="counts+latent", mode="sample", chains=16, topk=16, levels=4, lam=1.0, sigma=0.1,
+                   smoothing="backoff", select="mean", mask=True),
 }
 SEED_PRESETS = {
     "lq-vae": dict(likelihood="codesum", mode="sample", chains=64, topk=64, levels=1, sigma=0.4, select="posterior",
@@ -40,8 +40,8 @@ SEED_PRESETS = {
     "hybrid": dict(likelihood="counts", mode="sample", chains=64, topk=64, levels=1, lam=3.0, smoothing="additive",
                    alpha=1e-6, select="posterior", mask=False),
 }
-DEFAULTS = dict(likelihood="latent", mode="sample", chains=16, beams=10, topk=16, levels=4, sigma=0.5, lam=3.0,
-                smoothing="backoff", alpha=1.0, select="mixture", mask=True, temperature=1.0, seed=0)
+DEFAULTS = dict(likelihood="latent", mode="sample", chains=16, beams=10, topk=16, levels=4, sigma=0.1, lam=3.0,
+                smoothing="backoff", alpha=1.0, select="mean", mask=True, temperature=1.0, seed=0)
 
 
 def settings(method: str, seed_preset: bool = False, **overrides) -> dict:
@@ -63,8 +63,17 @@ def settings(method: str, seed_preset: bool = False, **overrides) -> dict:
     return out
 
 
-def _load_priors(priors):
+def _resolve(path, kind: str, flag: str):
+    """resolve_model for the Bayesian files, whose hint names their own option (--priors, --counts)."""
+    from ...errors import ModelFileError
     from ...pretrained.registry import resolve_model
+    try:
+        return resolve_model(path, kind)
+    except ModelFileError as e:
+        raise ModelFileError(str(e).replace("--model PATH", flag)) from None
+
+
+def _load_priors(priors):
     from ...priors.transformer import CodeTransformer
     if priors is None:
         priors = (None, None)
@@ -75,7 +84,7 @@ def _load_priors(priors):
     out = []
     for stem, p in zip(STEMS, priors):
         out.append(p if isinstance(p, torch.nn.Module) else
-                   CodeTransformer.load(resolve_model(p or f"prior-{stem}", f"prior-{stem}")))
+                   CodeTransformer.load(_resolve(p or None, f"prior-{stem}", "--priors BASS,DRUMS")))
     return tuple(out)
 
 
@@ -126,11 +135,10 @@ class BayesianSeparator:
         return Limit(lik, int(c["levels"]))
 
     def _counts(self, counts):
-        from ...pretrained.registry import resolve_model
         from ...priors.shards import codec_hash
         from .counts import CodeCounts
         if counts is None or isinstance(counts, str) or hasattr(counts, "__fspath__"):
-            counts = CodeCounts.load(resolve_model(counts, "code-counts"))
+            counts = CodeCounts.load(_resolve(counts, "code-counts", "--counts FILE"))
         h = codec_hash(self.codec)
         if counts.codec_hash and counts.codec_hash != h:
             raise ConfigError(f"the counts were made with another codec ({counts.codec_hash}, codec {h})")
