@@ -99,7 +99,7 @@ def test_cli_separate_writes_stems_and_fails_cleanly(models, tmp_path, capsys):
     assert main(base + ["--method", "lq-vae", "--chains", "2"]) == 0
     assert sorted(p.name for p in (out / "song").iterdir()) == ["bass.wav", "drums.wav"]
     short = tmp_path / "short.wav"
-    write(short, np.zeros((1, 100)))
+    write(short, np.zeros((1, 20)))                                               # hop: 32 samples
     bad_out = tmp_path / "bad"
     assert main(["separate", str(short), "-o", str(bad_out), "--model", models["codec_path"], "--priors",
                  models["priors"], "--method", "lq-vae", "--beams", "2", "--quiet"]) == 2

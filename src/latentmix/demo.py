@@ -83,7 +83,7 @@ def main(argv=None) -> int:
     return 0
 
 
-BAYES_METHOD = "hybrid"        # the best Bayesian method in benchmarks/RESULTS.md ("Bayesian separation")
+BAYES_METHOD = "lq-vae"        # the best Bayesian method measured so far (benchmarks/RESULTS.md, unseen timbres)
 
 
 def bayesian_step(data: Path, out: Path, tracks: int) -> None:
