@@ -21,8 +21,9 @@ SHIPPED = {
                    "latentmix train prior --config cpu_stem --data DATA --out runs/prior_bass --set train.stem=bass && "
                    "cp runs/prior_bass/model.safetensors src/latentmix/pretrained/prior_bass_default.safetensors"),
     "prior-drums": ("prior_drums_default.safetensors",
-                    "latentmix train prior --config cpu_stem --data DATA --out runs/prior_drums --set train.stem=drums "
-                    "&& cp runs/prior_drums/model.safetensors src/latentmix/pretrained/prior_drums_default.safetensors"),
+                    "latentmix train prior --config cpu_stem --data DATA --out runs/prior_drums "
+                    "--set train.stem=drums && cp runs/prior_drums/model.safetensors "
+                    "src/latentmix/pretrained/prior_drums_default.safetensors"),
     "code-counts": ("counts_default.safetensors",
                     "latentmix data pairs --data DATA --out runs/pairs && latentmix data counts --pairs runs/pairs "
                     "--out src/latentmix/pretrained/counts_default.safetensors"),
