@@ -2,7 +2,9 @@
 
 Synthesises a few Slakh-like songs, separates them with the shipped separator beside the IRM ceiling (msdm
 protocol), round-trips a song through the shipped codec, reporting quality and bitrate, generates a clip from a
-text prompt with the shipped text prior, and writes an HTML report of all of it (demo_out/report/index.html).
+text prompt with the shipped text prior, separates bass + drums chunks with the Bayesian method (no supervised
+separator) beside the supervised separator and the codec ceiling (lass protocol), and writes an HTML report of
+all of it (demo_out/report/index.html).
 """
 from __future__ import annotations
 
@@ -41,14 +43,14 @@ def main(argv=None) -> int:
 
     out = Path(args.out)
     data = out / "songs"
-    log(f"[1/5] synthesising {args.tracks} Slakh-like songs of {args.seconds:g} s into {data}/ (seed {args.seed})")
+    log(f"[1/6] synthesising {args.tracks} Slakh-like songs of {args.seconds:g} s into {data}/ (seed {args.seed})")
     t0 = time.time()
     synth_dataset(data, tracks=args.tracks, seconds=args.seconds, seed=args.seed, splits=(0.0, 0.0, 1.0),
                   progress=False)
     tracks = list_tracks(data, "test")
     log(f"      rendered in {time.time() - t0:.1f} s")
 
-    log("[2/5] separating with the shipped separator and the IRM oracle (msdm protocol, SI-SDRi dB)")
+    log("[2/6] separating with the shipped separator and the IRM oracle (msdm protocol, SI-SDRi dB)")
     ours, ceiling = "latentmix (shipped)", "IRM oracle (ceiling)"
 
     def write_stems(name, track, est):
@@ -64,7 +66,7 @@ def main(argv=None) -> int:
     print(f"\nseparated {sep.audio_seconds:.0f} s of audio in {sep.compute_s:.1f} s "
           f"({sep.xrt:.1f}x real time); stems in {out / 'separated'}/")
 
-    log("[3/5] round-tripping a song through the shipped codec")
+    log("[3/6] round-tripping a song through the shipped codec")
     from .codec import Codec
     from .pretrained.registry import resolve_model
 
@@ -83,8 +85,9 @@ def main(argv=None) -> int:
     print(f"\ncodec audio in {out / 'codec'}/")
 
     gen_record = generate_clip(out, args.prompt, args.seed)
+    bayesian_step(data, out, args.tracks)
 
-    log("[5/5] writing the HTML report of all of it")
+    log("[6/6] writing the HTML report of all of it")
     files = {"original": out / "codec" / f"{name}_original.wav"}
     files.update({f"{k} codebook{'s' if k != 1 else ''}": out / "codec" / f"{name}_{k}cb.wav" for k in levels})
     index = write_report(out / "report", ev, ours, data / "test", out / "separated", res, {name: files},
@@ -97,7 +100,7 @@ def main(argv=None) -> int:
 def generate_clip(out: Path, prompt: str, seed: int, seconds: float = 6.0) -> dict:
     """Text -> music with the shipped prior: OUT/generated/<prompt>.wav; returns its generation record."""
     from .generation import Generator, slug
-    log(f"[4/5] generating {seconds:g} s from the prompt '{prompt}' with the shipped text prior (CFG 3, top-k 250)")
+    log(f"[4/6] generating {seconds:g} s from the prompt '{prompt}' with the shipped text prior (CFG 3, top-k 250)")
     t0 = time.time()
     gen = Generator.from_pretrained()
     t1 = time.time()
@@ -107,6 +110,32 @@ def generate_clip(out: Path, prompt: str, seed: int, seconds: float = 6.0) -> di
     print(f"\ngenerated {seconds:g} s in {time.time() - t1:.1f} s (+{t1 - t0:.1f} s loading the models): {path}")
     return {"prompt": prompt, "settings": {"seconds": seconds, "cfg": 3.0, "top_k": 250, "seed": seed},
             "outputs": [{"audio": str(path.resolve()), "label": "generated"}]}
+
+
+BAYES_METHOD = "lq-vae"        # the best Bayesian method measured so far (benchmarks/RESULTS.md, unseen timbres)
+
+
+def bayesian_step(data: Path, out: Path, tracks: int) -> None:
+    """[5/6] one 3 s bass + drums chunk per demo song separated by the Bayesian method, scored (lass protocol)
+    beside the supervised separator, the IRM and the codec ceilings on the same chunks."""
+    from .errors import LatentmixError
+    from .evaluation.bayesian import evaluate_bayesian
+    from .separation.bayesian import BayesianSeparator
+    log(f"[5/6] Bayesian separation of bass + drums ('{BAYES_METHOD}', no supervised separator; lass protocol, "
+        "SDR dB on 0.5 (bass + drums) chunks)")
+    try:
+        sep = BayesianSeparator.from_pretrained(method=BAYES_METHOD)
+    except LatentmixError as e:
+        log(f"      skipped: {e}")
+        return
+    ev = evaluate_bayesian([(f"{BAYES_METHOD} (Bayesian)", sep, False)], data, "test", chunks_per_track=1,
+                           max_tracks=tracks, seed=0, all_selections=False)
+    print("\n| method | bass SDR | drums SDR | All | s per 3 s chunk |\n|---|---|---|---|---|")
+    for name, r in ev.rows.items():
+        s = r.summary
+        speed = f"{r.wall_s / max(len(ev.chunks), 1):.1f}" if r.wall_s else "-"
+        print(f"| {name} | {s['bass']:.2f} | {s['drums']:.2f} | {s['All']:.2f} | {speed} |")
+    print(f"\n{len(ev.chunks)} chunk(s); {sep.describe()}")
 
 
 def write_report(folder, ev, ours, reference, separated, codec_ev, codec_audio, gen_record=None):

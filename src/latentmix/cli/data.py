@@ -54,6 +54,35 @@ def register(subparsers) -> None:
     r.add_argument("--quiet", action="store_true", help="no progress bar")
     r.set_defaults(func=_render_midi)
 
+    q = sub.add_parser(
+        "pairs", help="bass + drums pair sets for Bayesian separation (coherent and incoherent, 70/30)",
+        description="Split the tracks of DATA's splits by track into train and test (seeded), and pair within each "
+                    "part every track's bass with its own drums (coherent) and with another track's drums "
+                    "(incoherent). Writes OUT/{train,test}/PairNNNNN/{bass,drums}.wav (links to the sources) + "
+                    "metadata.json; the mixture is 0.5 (bass + drums) (the lass protocol).",
+        epilog="example: latentmix data pairs --data data/slakhlike --out data/pairs --seed 0")
+    q.add_argument("--data", required=True, help="MSDM-layout data root")
+    q.add_argument("--out", required=True, help="output folder")
+    q.add_argument("--splits", default="train,validation,test", help="source splits to pair (default: all three)")
+    q.add_argument("--test-fraction", type=float, default=0.3, help="share of tracks in the test part (default 0.3)")
+    q.add_argument("--seed", type=int, default=0, help="seed of the split and the pairing (default 0)")
+    q.add_argument("--copy", action="store_true", help="copy the stem files instead of linking them")
+    q.set_defaults(func=_pairs)
+
+    c = sub.add_parser(
+        "counts", help="count (z_bass, z_drums, z_mix) code triplets over pairs (LASS's likelihood), resumable",
+        description="Encode every pair of PAIRS/SPLIT and its 0.5 (bass + drums) mixture with the codec and add "
+                    "their code triplets (both orders) to OUT, a sparse counts file; pairs already counted in OUT "
+                    "are skipped, and OUT is saved after every pair.",
+        epilog="example: latentmix data counts --pairs data/pairs --out runs/counts.safetensors")
+    c.add_argument("--pairs", required=True, help="a pair set (latentmix data pairs) or any MSDM-layout root")
+    c.add_argument("--out", required=True, help="counts file (.safetensors), created or extended")
+    c.add_argument("--split", default="train", help="split to count (default train)")
+    c.add_argument("--codec", default=None, help="codec model file (default: the shipped codec)")
+    c.add_argument("--levels", type=int, default=4, help="residual levels to count (default 4)")
+    c.add_argument("--quiet", action="store_true", help="no progress bar")
+    c.set_defaults(func=_counts)
+
 
 def _synth(args) -> int:
     from ..data.build import synth_dataset
@@ -78,4 +107,42 @@ def _render_midi(args) -> int:
     out = render_midi_dataset(args.midi, args.soundfont, args.out, seed=args.seed, tail=args.tail, splits=splits,
                               progress=not args.quiet, workers=args.workers)
     print(f"wrote rendered MIDI stems to {out}", file=sys.stdout)
+    return 0
+
+
+def _pairs(args) -> int:
+    from ..data.pairs import build_pairs
+    splits = tuple(x.strip() for x in args.splits.split(",") if x.strip())
+    n = build_pairs(args.data, args.out, splits, args.test_fraction, args.seed, args.copy)
+    print(f"wrote {n['train']} train and {n['test']} test pairs to {args.out}", file=sys.stdout)
+    return 0
+
+
+def _counts(args) -> int:
+    from pathlib import Path
+
+    from tqdm import tqdm
+
+    from ..codec.model import Codec
+    from ..data.datasets import list_tracks
+    from ..data.pairs import iter_pairs
+    from ..errors import ConfigError
+    from ..pretrained.registry import resolve_model
+    from ..priors.shards import codec_hash
+    from ..separation.bayesian.counts import CodeCounts
+    codec = Codec.load(resolve_model(args.codec, "codec"))
+    if not 1 <= args.levels <= codec.num_codebooks:
+        raise ConfigError(f"--levels must be in 1..{codec.num_codebooks}, got {args.levels}")
+    out = Path(args.out)
+    counts = CodeCounts.load(out) if out.exists() else \
+        CodeCounts(codec.codebook_size, args.levels, codec_hash(codec))
+    if counts.codec_hash != codec_hash(codec) or counts.levels != args.levels:
+        raise ConfigError(f"{out}: counts of another codec or number of levels; write a new file")
+    total = len(list_tracks(args.pairs, args.split))
+    with tqdm(total=total, unit="pair", disable=args.quiet, file=sys.stderr) as bar:
+        bar.update(min(total, counts.pairs))
+        n = counts.update(codec, iter_pairs(args.pairs, args.split, codec.sample_rate), save_to=out,
+                          progress=bar.update)
+    sizes = ", ".join(f"level {i}: {k.numel()}" for i, k in enumerate(counts.keys))
+    print(f"counted {n} new pair(s), {counts.pairs} in all; distinct triplets {sizes}; {out}", file=sys.stdout)
     return 0

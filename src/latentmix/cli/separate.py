@@ -41,6 +41,14 @@ def register(subparsers) -> None:
     p.add_argument("--model", default=None, help="model file for methods that load one")
     p.add_argument("--quiet", action="store_true", help="no progress output")
     p.add_argument("--report", action="store_true", help="also write an HTML report to OUT/report/index.html")
+    b = p.add_argument_group("Bayesian methods (lq-vae, lass, hybrid)")
+    b.add_argument("--beams", type=int, default=None, help="beam search with this many beams")
+    b.add_argument("--chains", type=int, default=None, help="ancestral sampling with this many chains")
+    b.add_argument("--priors", default=None, metavar="BASS,DRUMS", help="the two prior files (default: shipped)")
+    b.add_argument("--counts", default=None, help="counts file for lass / hybrid (default: shipped)")
+    b.add_argument("--select", default=None, help="posterior, mixture, agreement or mean (default: the method's)")
+    b.add_argument("--levels", type=int, default=None, help="residual levels the likelihood searches")
+    b.add_argument("--seed", type=int, default=None, help="seed of the sampler (default 0)")
     p.set_defaults(func=run)
 
 
@@ -82,9 +90,25 @@ def collect_reference_tracks(inputs, stems) -> list[tuple[str, Path | None, Path
     return out
 
 
+def _check_lengths(jobs, hop: int) -> None:
+    """Before anything is written: every mixture file holds at least one frame (`hop` samples at 22050 Hz)."""
+    from ..audio import info
+    for _song, mix_file, _stems in jobs:
+        if mix_file is None:
+            continue
+        frames, sr = info(mix_file)
+        if frames * SAMPLE_RATE / sr < hop:
+            raise InputError(f"{mix_file}: {frames} samples at {sr} Hz, shorter than one frame of the method "
+                             f"({hop} samples at {SAMPLE_RATE} Hz)")
+
+
 def run(args) -> int:
     device = resolve_device(args.device)
-    method = get_method(args.method, model=args.model, device=device)
+    bayes = {k: getattr(args, k) for k in ("beams", "chains", "priors", "counts", "select", "levels", "seed")}
+    for k in ("beams", "chains", "levels"):
+        if bayes[k] is not None and bayes[k] < 1:
+            raise ConfigError(f"--{k} must be >= 1, got {bayes[k]}")
+    method = get_method(args.method, model=args.model, device=device, **bayes)
     stems = parse_stems(args.stems, method.stems)
     if not 0 <= args.overlap < 1:
         raise ConfigError(f"--overlap {args.overlap}: must be in [0, 1)")
@@ -94,6 +118,7 @@ def run(args) -> int:
         jobs = collect_reference_tracks(args.inputs, method.stems)
     else:
         jobs = [(f.stem, f, None) for f in find_audio(args.inputs)]
+    _check_lengths(jobs, int(getattr(method, "hop", 1) or 1))
     out_root = Path(args.out)
     log = (lambda *a: None) if args.quiet else (lambda *a: print(*a, file=sys.stderr))
     log(f"Separating {len(jobs)} track(s) with '{args.method}' on {device} into {out_root}")

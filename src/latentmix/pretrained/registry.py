@@ -25,6 +25,9 @@ SHIPPED = {
     "prior-drums": ("prior_drums_default.safetensors",
                     "latentmix train prior --config cpu_stem --set train.stem=drums --data DATA "
                     "--out runs/prior_drums"),
+    "code-counts": ("counts_default.safetensors",
+                    "latentmix data pairs --data DATA --out runs/pairs && latentmix data counts --pairs runs/pairs "
+                    "--out src/latentmix/pretrained/counts_default.safetensors"),
 }
 
 

@@ -11,7 +11,10 @@ import importlib
 from ..errors import ConfigError
 
 _BUILTIN = {"oracle-irm": "latentmix.separation.oracle:OracleIRM",
-            "supervised": "latentmix.separation.supervised:SupervisedSeparator"}
+            "supervised": "latentmix.separation.supervised:SupervisedSeparator",
+            "lq-vae": "latentmix.separation.bayesian.method:lq_vae",
+            "lass": "latentmix.separation.bayesian.method:lass",
+            "hybrid": "latentmix.separation.bayesian.method:hybrid"}
 _FACTORIES: dict = {}
 
 
