@@ -105,7 +105,8 @@ def speed_lines(res) -> list[str]:
 def run(argv=None) -> int:
     argv = list(sys.argv[1:] if argv is None else argv)
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    ap.add_argument("--prior", required=True, help="the text-to-music prior (model file or shipped name)")
+    ap.add_argument("--prior", default=None, help="the text-to-music prior (model file or shipped name); "
+                    "without it only the --stem-prior rows run")
     ap.add_argument("--stem-prior", action="append", default=[], metavar="STEM=PATH", help="per-stem priors")
     ap.add_argument("--codec", default=None, help="codec model file (default: the shipped codec)")
     ap.add_argument("--data", default="data/slakhlike")
@@ -116,6 +117,7 @@ def run(argv=None) -> int:
     ap.add_argument("--nll-windows", type=int, default=2, help="NLL windows per held-out song")
     ap.add_argument("--clip-seconds", type=float, default=4.0)
     ap.add_argument("--train-clips", type=int, default=2, help="classifier clips per training song")
+    ap.add_argument("--train-songs", type=int, default=None, help="classifier training songs per root (all)")
     ap.add_argument("--held-clips", type=int, default=2, help="real clips per held-out song")
     ap.add_argument("--prompts", type=int, default=24)
     ap.add_argument("--cfg", default="1,2,3,4,5")
@@ -127,6 +129,8 @@ def run(argv=None) -> int:
     ap.add_argument("--threads", type=int, default=2)
     ap.add_argument("--parts", default="nll,adherence,continuation,speed")
     ap.add_argument("--seed", type=int, default=0)
+    ap.add_argument("--quiet", action="store_true", help="no progress lines on stderr")
+    ap.add_argument("--merge", action="append", default=[], help="records of an earlier run's --json to include")
     ap.add_argument("--json", default=None, help="write every record to this JSON file")
     ap.add_argument("--write", action="store_true", help="replace the generation section of benchmarks/RESULTS.md")
     args = ap.parse_args(argv)
@@ -134,83 +138,133 @@ def run(argv=None) -> int:
     parts = set(args.parts.split(","))
     machine_line, t0 = machine(args.threads), time.perf_counter()
     roots = [args.data] + args.extra
-    gen = Generator.from_pretrained(args.prior, args.codec)
+    gen = Generator.from_pretrained(args.prior, args.codec) if args.prior else None
     stems = {s: Generator.from_pretrained(p, args.codec) for s, p in parse_named(args.stem_prior, "--stem-prior")}
     records: dict = {}
     L = ["## Generation (issue #17)", "",
          f"Machine: {machine_line}; date {today()}; command `{command_line(__file__, argv)}`.", "",
-         f"Text prior: `{args.prior}` ({fmt_params(G.n_params(gen.prior))}, {gen.levels} of "
-         f"{gen.codec.num_codebooks} levels); per-stem: " + (", ".join(f"{s} `{p}`" for s, p in
-                                                                      parse_named(args.stem_prior)) or "none")
+         "Priors: " + ", ".join(f"{n} `{p}` ({fmt_params(G.n_params(g.prior))}, {g.levels} of "
+                                f"{g.codec.num_codebooks} levels)" for n, p, g in described(args, gen, stems))
          + f". Held-out: split `{args.split}` of " + ", ".join(f"`{r}`" for r in roots) + "; training statistics "
          "from their `train` splits.", ""]
+    for f in args.merge:
+        records.update(load_records(f))
     if "nll" in parts:
-        L += nll_section(args, roots, gen, stems, records)
+        nll_part(args, roots, gen, stems, records)
     if "adherence" in parts:
-        L += adherence_section(args, roots, gen, stems, records)
+        adherence_part(args, roots, gen, stems, records)
+    if gen is None:
+        parts -= {"continuation", "speed"}
     if "continuation" in parts:
-        L += ["### Continuation: tempo kept", ""]
-        held = C.real_clips(roots, args.split, args.prompt_seconds + args.continue_seconds, 1, gen.sample_rate)
+        log(args, "continuation")
+        held = C.real_clips(roots, args.split, args.prompt_seconds + args.continue_seconds, 1, gen.sample_rate,
+                            max_tracks=max(1, args.continue_songs // len(roots) + 1))
         held = held.subset(range(min(args.continue_songs, len(held))))
-        res = G.evaluate_continuation(gen, held, args.prompt_seconds, cfg=3.0, seed=args.seed)
-        records["continuation"] = res.to_json()
-        L += continuation_lines(res)
+        records["continuation"] = G.evaluate_continuation(gen, held, args.prompt_seconds, cfg=3.0, seed=args.seed)
     if "speed" in parts:
-        L += ["### Speed", ""]
-        res = G.evaluate_speed(gen, args.speed_seconds, 3.0, "funky bass and drums at 120 bpm",
-                               frames=args.speed_frames, threads=args.threads)
-        records["speed"] = res.to_json()
-        L += speed_lines(res)
+        log(args, "speed")
+        records["speed"] = G.evaluate_speed(gen, args.speed_seconds, 3.0, "funky bass and drums at 120 bpm",
+                                            frames=args.speed_frames, threads=args.threads)
+    L += render(records)
     L += [f"Whole run: {(time.perf_counter() - t0) / 60:.1f} min; load average at the end "
           f"{'/'.join(f'{v:.1f}' for v in os.getloadavg())} (other trainings were running).", ""]
     text = "\n".join(L)
     print(text)
     if args.json:
-        Path(args.json).write_text(json.dumps(records, indent=1))
+        Path(args.json).write_text(json.dumps({k: v.to_json() for k, v in records.items()}, indent=1))
     if args.write:
         print(f"wrote {write_section('generation', text)}", file=sys.stderr)
     return 0
 
 
-def nll_section(args, roots, gen, stems, records) -> list[str]:
-    L = ["### Held-out NLL (bits per token) beside n-gram baselines", "",
-         "Non-overlapping windows from the start of each held-out song, each scored from scratch by all three "
-         "models; unigram add-one, bigram (previous frame, same level) interpolated absolute discounting 0.75.", ""]
-    frames = int(round(args.window_seconds * gen.codec.frame_rate))
-    for name, g, stem in [("text prior", gen, None)] + [(f"{s} prior", g, s) for s, g in stems.items()]:
+def log(args, what: str) -> None:
+    if not args.quiet:
+        print(f"[{time.strftime('%H:%M:%S')}] {what}", file=sys.stderr, flush=True)
+
+
+def nll_part(args, roots, gen, stems, records) -> None:
+    for name, g, stem in rows(gen, stems):
+        log(args, f"NLL: {name}")
+        frames = int(round(args.window_seconds * g.codec.frame_rate))
         held = shards(g.codec, roots, args.split, args.shards, stem)
         train = shards(g.codec, roots, "train", args.shards, stem)
-        res = G.evaluate_nll(g.prior, held.codes, train.codes, frames, captions=held.captions,
-                             max_per_track=args.nll_windows)
-        records[f"nll/{name}"] = res.to_json()
-        L += nll_table(name, res)
-    return L
+        records[f"nll/{name}"] = G.evaluate_nll(g.prior, held.codes, train.codes, frames, captions=held.captions,
+                                                max_per_track=args.nll_windows)
 
 
-def adherence_section(args, roots, gen, stems, records) -> list[str]:
-    L = ["### Prompt adherence and Frechet distance", "",
-         "Classifier (latentmix.evaluation.clips): log-mel statistics + tempogram -> MLP; labels style (6) and "
-         f"tempo bucket (< {C.TEMPO_EDGES[0]:g}, < {C.TEMPO_EDGES[1]:g}, >= {C.TEMPO_EDGES[1]:g} bpm) from "
-         "metadata.json. Every built-in song has all four instruments and every caption names all four, so which "
-         "instruments play cannot be scored with this data. FD on the classifier's 64-d embedding.", ""]
+def adherence_part(args, roots, gen, stems, records) -> None:
     cfgs = [float(v) for v in args.cfg.split(",")]
-    for name, g, stem in [("text prior", gen, None)] + [(f"{s} prior", g, s) for s, g in stems.items()]:
-        train = C.real_clips(roots, "train", args.clip_seconds, args.train_clips, g.sample_rate, stem)
+    for name, g, stem in rows(gen, stems):
+        log(args, f"adherence: {name}: classifier")
+        train = C.real_clips(roots, "train", args.clip_seconds, args.train_clips, g.sample_rate, stem,
+                             max_tracks=args.train_songs)
         clf, labels = G.fit_classifier(train, seed=args.seed)
         held = C.real_clips(roots, args.split, args.clip_seconds, args.held_clips, g.sample_rate, stem)
-        res = G.evaluate_adherence(g, clf, labels, held, args.prompts, cfgs, seed=args.seed)
-        records[f"adherence/{name}"] = res.to_json()
-        L += adherence_table(name + (f" (classifier trained on {stem} stems)" if stem else ""), res)
-    rows = [r for r in records.get("adherence/text prior", {}).get("rows", []) if r["condition"].startswith("cfg")]
-    if rows:
-        res = records["adherence/text prior"]
-        best = max(rows, key=lambda r: r["accuracy"]["style"])
-        unc = next(r for r in res["rows"] if r["condition"] == "unconditional")
-        ok = best["accuracy"]["style"] >= TARGETS["style_x_chance"] * res["chance"]["style"]
-        L += [f"- style accuracy, best CFG ({best['condition']}): {best['accuracy']['style']:.2f} vs unconditional "
-              f"{unc['accuracy']['style']:.2f}, chance {res['chance']['style']:.2f} -> target >= 2x chance: "
-              f"{'PASS' if ok else 'MISS'}", ""]
+        log(args, f"adherence: {name}: generating and scoring")
+        records[f"adherence/{name}"] = G.evaluate_adherence(g, clf, labels, held, args.prompts, cfgs,
+                                                            seed=args.seed)
+
+
+def rows(gen, stems) -> list:
+    """(row name, generator, stem or None) for the text prior (if given) and each per-stem prior."""
+    return ([("text prior", gen, None)] if gen is not None else []) + [(f"{s} prior", g, s) for s, g in stems.items()]
+
+
+def described(args, gen, stems) -> list:
+    named = dict(parse_named(args.stem_prior, "--stem-prior"))
+    return ([("text prior", args.prior, gen)] if gen is not None else []) + \
+        [(f"{s} prior", named[s], g) for s, g in stems.items()]
+
+
+KINDS = {"nll": G.NLLResult, "adherence": G.AdherenceResult, "continuation": G.ContinuationResult,
+         "speed": G.SpeedResult}
+
+
+def load_records(path) -> dict:
+    """Records saved by an earlier run's --json, rebuilt (so parts can run in separate processes)."""
+    d = json.loads(Path(path).read_text())
+    return {k: KINDS[k.split("/")[0]].from_json(v) for k, v in d.items()}
+
+
+def render(records) -> list[str]:
+    L = []
+    nll = [(k.split("/", 1)[1], v) for k, v in records.items() if k.startswith("nll/")]
+    if nll:
+        L += ["### Held-out NLL (bits per token) beside n-gram baselines", "",
+              "Non-overlapping windows from the start of each held-out song, each scored from scratch by all three "
+              "models; unigram add-one, bigram (previous frame, same level) interpolated absolute discounting 0.75.",
+              ""]
+        for name, res in nll:
+            L += nll_table(name, res)
+    adh = [(k.split("/", 1)[1], v) for k, v in records.items() if k.startswith("adherence/")]
+    if adh:
+        L += ["### Prompt adherence and Frechet distance", "",
+              "Classifier (latentmix.evaluation.clips): log-mel statistics + tempogram -> MLP; labels style (6) and "
+              f"tempo bucket (< {C.TEMPO_EDGES[0]:g}, < {C.TEMPO_EDGES[1]:g}, >= {C.TEMPO_EDGES[1]:g} bpm) from "
+              "metadata.json. Every built-in song has all four instruments and every caption names all four, so "
+              "which instruments play cannot be scored with this data. FD on the classifier's 64-d embedding; "
+              "per-stem priors are unconditional and scored by a classifier trained on that stem.", ""]
+        for name, res in adh:
+            L += adherence_table(name, res)
+        L += adherence_verdict(records.get("adherence/text prior"))
+    if "continuation" in records:
+        L += ["### Continuation: tempo kept", ""] + continuation_lines(records["continuation"])
+    if "speed" in records:
+        L += ["### Speed", ""] + speed_lines(records["speed"])
     return L
+
+
+def adherence_verdict(res) -> list[str]:
+    rows = [r for r in (res.rows if res else []) if r.condition.startswith("cfg")]
+    if not rows:
+        return []
+    best = max(rows, key=lambda r: r.accuracy["style"])
+    unc = next(r for r in res.rows if r.condition == "unconditional")
+    ok = best.accuracy["style"] >= TARGETS["style_x_chance"] * res.chance["style"]
+    return [f"- style accuracy, best CFG ({best.condition}): {best.accuracy['style']:.2f} vs unconditional "
+            f"{unc.accuracy['style']:.2f}, chance {res.chance['style']:.2f} -> target >= 2x chance: "
+            f"{'PASS' if ok else 'MISS'}",
+            "- style accuracy by CFG: " + ", ".join(f"{r.condition} {r.accuracy['style']:.2f}" for r in rows), ""]
 
 
 def main(argv=None) -> int:

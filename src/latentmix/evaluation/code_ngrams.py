@@ -27,12 +27,12 @@ class CodeNGrams:
     def fit(self, tracks) -> CodeNGrams:
         """tracks: iterable of (K, F) code arrays with K >= levels (e.g. CodeWindows(...).codes)."""
         v = self.vocab
-        for codes in tracks:
-            c = np.asarray(codes[:self.levels], dtype=np.int64)
-            for k in range(self.levels):
-                self.uni[k] += np.bincount(c[k], minlength=v)
-                if c.shape[1] > 1:
-                    self.bi[k] += np.bincount(c[k, :-1] * v + c[k, 1:], minlength=v * v)
+        codes = [np.asarray(c[:self.levels], dtype=np.int64) for c in tracks]
+        for k in range(self.levels):                 # one bincount per level over every track (not per track)
+            self.uni[k] += np.bincount(np.concatenate([c[k] for c in codes] + [np.zeros(0, np.int64)]),
+                                       minlength=v)
+            pairs = [c[k, :-1] * v + c[k, 1:] for c in codes if c.shape[1] > 1]
+            self.bi[k] += np.bincount(np.concatenate(pairs + [np.zeros(0, np.int64)]), minlength=v * v)
         return self
 
     @property
