@@ -149,10 +149,16 @@ def run(argv=None) -> int:
          "from their `train` splits.", ""]
     for f in args.merge:
         records.update(load_records(f))
+
+    def save():                          # after every part, so a long run that is stopped keeps what it measured
+        if args.json:
+            Path(args.json).write_text(json.dumps({k: v.to_json() for k, v in records.items()}, indent=1))
     if "nll" in parts:
         nll_part(args, roots, gen, stems, records)
+        save()
     if "adherence" in parts:
         adherence_part(args, roots, gen, stems, records)
+        save()
     if gen is None:
         parts -= {"continuation", "speed"}
     if "continuation" in parts:
@@ -161,6 +167,7 @@ def run(argv=None) -> int:
                             max_tracks=max(1, args.continue_songs // len(roots) + 1))
         held = held.subset(range(min(args.continue_songs, len(held))))
         records["continuation"] = G.evaluate_continuation(gen, held, args.prompt_seconds, cfg=3.0, seed=args.seed)
+        save()
     if "speed" in parts:
         log(args, "speed")
         records["speed"] = G.evaluate_speed(gen, args.speed_seconds, 3.0, "funky bass and drums at 120 bpm",
@@ -170,8 +177,7 @@ def run(argv=None) -> int:
           f"{'/'.join(f'{v:.1f}' for v in os.getloadavg())} (other trainings were running).", ""]
     text = "\n".join(L)
     print(text)
-    if args.json:
-        Path(args.json).write_text(json.dumps({k: v.to_json() for k, v in records.items()}, indent=1))
+    save()
     if args.write:
         print(f"wrote {write_section('generation', text)}", file=sys.stderr)
     return 0
