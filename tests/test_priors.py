@@ -94,6 +94,17 @@ def test_continuation_keeps_the_prompt_and_generation_runs_past_the_context():
     assert rq.generate(20, seed=0).shape == (1, K, 20)
 
 
+@pytest.mark.parametrize("pattern", ["delay", "flatten"])
+def test_generation_without_the_cache_draws_the_same_tokens(pattern):
+    m = prior(pattern, cond_dim=4, context=64)
+    cond = torch.randn(2, 1, 4)
+    kw = dict(cond=cond, cfg=2.5, top_k=0, seed=7)
+    cached = generate(m, 9, **kw)
+    assert torch.equal(generate(m, 9, use_cache=False, **kw), cached)
+    assert torch.equal(generate(m, 9, use_cache=False, **{**kw, "seed": 8}), generate(m, 9, **{**kw, "seed": 8}))
+    assert not torch.equal(generate(m, 9, **{**kw, "seed": 8}), cached)
+
+
 def test_temperature_is_a_true_division_and_top_k_top_p_filter():
     logits = torch.tensor([[3.0, 2.0, 1.0, 0.0]])
     assert torch.allclose(filter_logits(logits, temperature=2.0), (logits / 2).log_softmax(-1))

@@ -5,6 +5,9 @@ reports and the web demo) call these and render the plain records they return (`
   through-codec ceiling over a split, scored by a named protocol -> per-window / per-track / per-method records.
 - codec.evaluate_codec(codec, items, levels, ...): codec round trips at chosen numbers of codebooks (and Opus at
   chosen bitrates) -> per-item records and per-bitrate summaries.
+- generation.evaluate_nll / evaluate_adherence / evaluate_continuation / evaluate_speed: a code prior's held-out
+  NLL beside n-gram baselines (code_ngrams), prompt adherence and FD through a clip classifier (clips), the tempo
+  a continuation keeps, generation speed (import latentmix.evaluation.generation; not re-exported here).
 """
 from .codec import (CodecEvaluation, CodecRecord, CodecSpeed, CodecSummary, CodeUsage, evaluate_codec, evaluate_opus,
                     load_items)

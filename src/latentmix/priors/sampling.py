@@ -42,10 +42,13 @@ def guided(cond_logits: torch.Tensor, uncond_logits: torch.Tensor, coef: float) 
 @torch.inference_mode()
 def generate(model: CodeTransformer, frames: int, batch: int = 1, cond: torch.Tensor | None = None,
              prompt: torch.Tensor | None = None, cfg: float = 1.0, temperature: float = 1.0, top_k: int = 250,
-             top_p: float = 0.0, seed: int | None = None, window: int | None = None, progress=None) -> torch.Tensor:
+             top_p: float = 0.0, seed: int | None = None, window: int | None = None, progress=None,
+             use_cache: bool = True) -> torch.Tensor:
     """Sample codes (B, K, frames). `prompt` (B, K, Tp) codes are kept and continued; `cond` (B, C, cond_dim)
     conditions a conditional model, with guidance `cfg` (1: none) against its null prefix. Past `window` steps
-    (default: the model's context) the cache is rebuilt from the last window / 2 steps (windowed extension)."""
+    (default: the model's context) the cache is rebuilt from the last window / 2 steps (windowed extension).
+    `use_cache=False` recomputes every step from the whole history (the last `window` steps): the same tokens
+    within the context, kept to measure what the cache saves (benchmarks/generation.py)."""
     if frames < 1:
         raise ConfigError(f"frames must be >= 1, got {frames}")
     pat, dev = model.pattern, next(model.parameters()).device
@@ -60,7 +63,11 @@ def generate(model: CodeTransformer, frames: int, batch: int = 1, cond: torch.Te
     out = torch.full((b, pat.streams, steps), model.pad, dtype=torch.long, device=dev)
     cache, start = KVCache(len(model.stack.blocks)), 0
     for s in range(steps):
-        if cache.length >= window + model.prefix_length:       # rebuild from the recent half: RoPE is relative
+        if not use_cache:
+            start = max(0, s - window + 1)
+            cache = KVCache(len(model.stack.blocks))
+            inputs = torch.cat([_inputs(model, out, start), out[..., start:s]], -1)
+        elif cache.length >= window + model.prefix_length:       # rebuild from the recent half: RoPE is relative
             start = max(0, s - window // 2)
             cache = KVCache(len(model.stack.blocks))
             hist = torch.cat([_inputs(model, out, start), out[..., start:s]], -1) if s > start else None
