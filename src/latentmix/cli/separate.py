@@ -118,7 +118,7 @@ def run(args) -> int:
         jobs = collect_reference_tracks(args.inputs, method.stems)
     else:
         jobs = [(f.stem, f, None) for f in find_audio(args.inputs)]
-    _check_lengths(jobs, int(getattr(method, "hop", 1) or 1))
+    _check_lengths(jobs, int(getattr(method, "min_samples", 1) or 1))   # Bayesian methods need a codec frame
     out_root = Path(args.out)
     log = (lambda *a: None) if args.quiet else (lambda *a: print(*a, file=sys.stderr))
     log(f"Separating {len(jobs)} track(s) with '{args.method}' on {device} into {out_root}")

@@ -106,6 +106,7 @@ class BayesianSeparator:
         check_priors(*self.priors, self.codec)
         self.levels = self.priors[0].pattern.num_codebooks
         self.hop, self.sample_rate = self.codec.hop_length, self.codec.sample_rate
+        self.min_samples = self.hop          # the CLI refuses shorter mixtures before writing anything
         self.segment_seconds = CHUNK / self.sample_rate
         self.lik = self._likelihood(counts)
         self.last_timing: dict = {}
