@@ -219,9 +219,7 @@ def kwargs_schema(cls) -> type[BaseModel] | None:
         hints = {}
     fields = {}
     for name, p in list(sig.parameters.items())[1:]:
-        if p.kind is p.VAR_KEYWORD:
-            continue
-        if p.kind is p.VAR_POSITIONAL:
+        if p.kind in (p.VAR_KEYWORD, p.VAR_POSITIONAL):   # forwards what it is given: its callee checks
             return None
         default = ... if p.default is inspect.Parameter.empty else plain(p.default)
         fields[name] = (_annotation(name, p, hints), default)
