@@ -5,6 +5,7 @@ trains and scores them beside latentmix's models. Nothing in the latentmix packa
 """
 from __future__ import annotations
 
+import importlib.machinery
 import importlib.util  # find_spec (a bare `import importlib` does not load .util)
 import sys
 import types
@@ -30,6 +31,9 @@ def _torchaudio_guard() -> None:
         raise ImportError(f"torchaudio.{name} is not available: the peers run without torchaudio")
 
     mod.__getattr__ = __getattr__
+    # a spec with no loader: importlib.util.find_spec (transformers asks it) answers instead of raising, and
+    # no installed distribution backs it, so libraries that check the version see torchaudio as absent
+    mod.__spec__ = importlib.machinery.ModuleSpec("torchaudio", None)
     sys.modules["torchaudio"] = mod
 
 
