@@ -34,11 +34,10 @@ import numpy as np
 import torch
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from common import command_line, machine, nproc, today, write_section  # noqa: E402
+from common import command_line, machine, nproc, run_main, today, write_section  # noqa: E402
 
 from latentmix.checkpoint import read_header  # noqa: E402
 from latentmix.codec.model import Codec  # noqa: E402
-from latentmix.errors import LatentmixError  # noqa: E402
 from latentmix.evaluation.codec import (MAX_LAG, MIN_COMPARE_KBPS, OPUS_FRAME_MS, codec_speed,  # noqa: E402
                                         concatenated_mixture, evaluate_codec, flops_per_second, load_items,
                                         match_opus, profile_summary)
@@ -162,11 +161,7 @@ def render(args, argv, model: Codec, header: dict, model_path: Path, ev, opus_no
 
 
 def main(argv=None) -> int:
-    try:
-        return run(argv)
-    except LatentmixError as e:
-        print(f"error: {e}", file=sys.stderr)
-        return 2
+    return run_main(run, argv)
 
 
 def run(argv=None) -> int:

@@ -42,7 +42,7 @@ from pathlib import Path
 import torch
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from common import command_line, machine, today, write_section  # noqa: E402
+from common import command_line, machine, run_main, today, write_section  # noqa: E402
 
 from latentmix.codec.model import Codec  # noqa: E402
 from latentmix.errors import ConfigError, LatentmixError  # noqa: E402
@@ -283,11 +283,7 @@ def run(argv=None) -> int:
 
 
 def main(argv=None) -> int:
-    try:
-        return run(argv)
-    except LatentmixError as e:
-        print(f"error: {e}", file=sys.stderr)
-        return 2
+    return run_main(run, argv)
 
 
 if __name__ == "__main__":

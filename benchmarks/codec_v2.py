@@ -24,7 +24,7 @@ from pathlib import Path
 import torch
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from common import command_line, machine, parse_named, today, write_section  # noqa: E402
+from common import command_line, machine, parse_named, run_main, today, write_section  # noqa: E402
 
 from latentmix import STEMS  # noqa: E402
 from latentmix.checkpoint import read_header  # noqa: E402
@@ -32,7 +32,6 @@ from latentmix.codec.base import model_file_id  # noqa: E402
 from latentmix.codec.linearity import code_sum_agreement  # noqa: E402
 from latentmix.codec.model import Codec  # noqa: E402
 from latentmix.data.datasets import list_tracks, load_track, track_frames  # noqa: E402
-from latentmix.errors import LatentmixError  # noqa: E402
 from latentmix.evaluation.codec import codec_speed, concatenated_mixture, evaluate_codec  # noqa: E402
 from latentmix.evaluation.separation import CodecCeiling, evaluate_separation  # noqa: E402
 from latentmix.pretrained.registry import resolve_model  # noqa: E402
@@ -164,11 +163,7 @@ def run(argv=None) -> int:
 
 
 def main(argv=None) -> int:
-    try:
-        return run(argv)
-    except LatentmixError as e:
-        print(f"error: {e}", file=sys.stderr)
-        return 2
+    return run_main(run, argv)
 
 
 if __name__ == "__main__":

@@ -127,3 +127,13 @@ def write_section(name: str, markdown: str, path=RESULTS) -> Path:
     new = replace_section(text, name, markdown)
     write_text(path, new)
     return path
+
+
+def run_main(run, argv=None) -> int:
+    """A benchmark's entry point: run(argv), with a LatentmixError printed as one `error:` line and exit 2."""
+    from latentmix.errors import LatentmixError
+    try:
+        return run(argv)
+    except LatentmixError as e:
+        print(f"error: {e}", file=sys.stderr)
+        return 2

@@ -19,9 +19,8 @@ from pathlib import Path
 import torch
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from common import command_line, fmt_params, machine, parse_named, today, write_section  # noqa: E402
+from common import command_line, fmt_params, machine, parse_named, run_main, today, write_section  # noqa: E402
 
-from latentmix.errors import LatentmixError  # noqa: E402
 from latentmix.evaluation import clips as C  # noqa: E402
 from latentmix.evaluation import generation as G  # noqa: E402
 from latentmix.generation import Generator  # noqa: E402
@@ -274,11 +273,7 @@ def adherence_verdict(res) -> list[str]:
 
 
 def main(argv=None) -> int:
-    try:
-        return run(argv)
-    except LatentmixError as e:
-        print(f"error: {e}", file=sys.stderr)
-        return 2
+    return run_main(run, argv)
 
 
 if __name__ == "__main__":
