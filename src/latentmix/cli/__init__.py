@@ -1,7 +1,9 @@
 """The `latentmix` command: one sub-command group per module in this package.
 
 Errors raised as LatentmixError print as `error: <message>` on one line with exit status 2
-(`--debug` shows the traceback).
+(`--debug` shows the traceback). SIGTERM unwinds like an error (temporary outputs are removed, exit 143).
+Nothing heavy is imported to build the parser (`--help` answers without torch); each command imports what it
+needs when it runs.
 """
 from __future__ import annotations
 
@@ -12,7 +14,7 @@ import sys
 from .. import __version__
 from ..errors import LatentmixError
 
-GROUPS = ["data", "codec", "train", "separate", "generate", "eval", "report", "serve"]
+GROUPS = ["data", "codec", "train", "separate", "generate", "eval", "report", "serve", "models"]
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -32,12 +34,19 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def main(argv=None) -> int:
-    argv = sys.argv[1:] if argv is None else argv
+    from ..outputs import Terminated, remove_live_temps, terminate_on_sigterm
+    from .codec import infer_action
+    argv = infer_action(list(sys.argv[1:] if argv is None else argv))
     parser = build_parser()
     args = parser.parse_args(argv)
+    terminate_on_sigterm()
     try:
         rc = args.func(args)
         return int(rc or 0)
+    except Terminated:
+        remove_live_temps()
+        print("error: terminated (SIGTERM); unfinished outputs removed", file=sys.stderr)
+        return 143
     except LatentmixError as e:
         if args.debug:
             raise
