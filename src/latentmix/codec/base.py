@@ -53,7 +53,7 @@ class CodecModel(abc.ABC):
     hop_length: int
     num_codebooks: int
     codebook_size: int
-    is_continuous: bool = False       # True: continuous latents only (a VAE), no discrete codes
+    is_continuous: bool = False       # True: continuous latents only (VAE, energy), no discrete codes
 
     # ------------------------------------------------------------------ to implement
     @abc.abstractmethod

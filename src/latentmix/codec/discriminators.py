@@ -82,15 +82,32 @@ class MultiPeriodDiscriminator(nn.Module):
 
 
 class CodecDiscriminator(nn.Module):
-    """MS-STFT + MPD. forward(x (B, 1, T)) -> list of (logits, [feature maps]) over all sub-discriminators."""
+    """MS-STFT + MPD. forward(x (B, 1, T), part=None) -> list of (logits, [feature maps]) over the
+    sub-discriminators of `part`: None (all), "msstft" or "mpd" (one discriminator per step, seed 002)."""
+
+    PARTS = ("msstft", "mpd")
 
     def __init__(self, n_ffts=(1024, 512, 256), periods=(2, 3, 5, 7, 11), channels: int = 32):
         super().__init__()
         self.msstft = MultiScaleSTFTDiscriminator(n_ffts, channels)
         self.mpd = MultiPeriodDiscriminator(periods, channels)
 
-    def forward(self, x):
-        return self.msstft(x) + self.mpd(x)
+    def forward(self, x, part: str | None = None):
+        if part is None:
+            return self.msstft(x) + self.mpd(x)
+        if part not in self.PARTS:
+            raise ValueError(f"unknown discriminator part '{part}' ({', '.join(self.PARTS)})")
+        return getattr(self, part)(x)
+
+
+def schedule_part(schedule: str, step: int) -> str | None:
+    """The discriminator a training step uses: None (all of them) for schedule "all"; for "alternate", MS-STFT on
+    even steps and MPD on odd ones (both the generator's adversarial terms and the discriminator's update)."""
+    if schedule == "all":
+        return None
+    if schedule == "alternate":
+        return CodecDiscriminator.PARTS[step % 2]
+    raise ValueError(f"unknown discriminator schedule '{schedule}' (all or alternate)")
 
 
 def discriminator_loss(real_outs, fake_outs) -> torch.Tensor:

@@ -18,7 +18,7 @@ from ..errors import ConfigError
 from ..nn.layers import (Conv1d, DecoderBlock, EncoderBlock, make_activation, receptive_field,
                          receptive_field_frames)
 from .base import CodecModel
-from .quantize import VAEBottleneck, build_quantizer
+from .quantize import build_quantizer
 
 
 def _block_dilations(dilations, n_blocks: int) -> list[tuple]:
@@ -71,7 +71,8 @@ class Codec(nn.Module, ModelIO, CodecModel):
     the codec contract (codec/base.py: bitrate, chunked inference, the .lmxc header).
 
     `dilations` is one list for every block or one list per block (an empty list: no residual units there);
-    `quantizer` is the dict given to `codec.quantize.build_quantizer` (type rvq | vq | som | vae, ...).
+    `quantizer` is the dict given to `codec.quantize.build_quantizer` (type rvq | vq | som | vae | energy, ...);
+    `spectral` holds the spectral architecture's options. Every key is documented in docs/codec_config.md.
     """
 
     KIND = "codec"
@@ -107,7 +108,7 @@ class Codec(nn.Module, ModelIO, CodecModel):
     def _build_spectral(self, spec: dict, latent_dim: int, quantizer: dict) -> None:
         """Codec v2: STFT + ConvNeXt encoder, ConvNeXt + iSTFT decoder (codec/spectral.py); hop = prod(strides)."""
         from .spectral import ISTFTDecoder, STFTEncoder
-        unknown = set(spec) - {"dim", "encoder_depth", "decoder_depth", "mult", "n_fft", "encoder_input"}
+        unknown = set(spec) - {"dim", "encoder_depth", "decoder_depth", "mult", "n_fft", "multires", "encoder_input"}
         if unknown:
             raise ConfigError(f"unknown spectral codec option(s) {sorted(unknown)}")
         hop = self.hop_length
@@ -115,12 +116,12 @@ class Codec(nn.Module, ModelIO, CodecModel):
         if enc_in not in ("complex", "magnitude"):
             raise ConfigError(f"spectral.encoder_input must be 'complex' or 'magnitude', got {enc_in!r}")
         spec = {"dim": 192, "encoder_depth": 4, "decoder_depth": 8, "mult": 3, "n_fft": 4 * hop, **spec}
-        if any(int(spec[k]) < 1 for k in spec):
-            raise ConfigError(f"spectral codec options must be positive integers, got {spec}")
+        if any(int(spec[k]) < (0 if k == "multires" else 1) for k in spec):
+            raise ConfigError(f"spectral codec options must be positive integers (multires >= 0), got {spec}")
         # the default is not written, so that files (and codec hashes) from before the option stay the same
         self.config["spectral"] = spec if enc_in == "complex" else {**spec, "encoder_input": enc_in}
         kw = dict(channels=self.channels, hop=hop, n_fft=int(spec["n_fft"]), dim=int(spec["dim"]),
-                  latent_dim=latent_dim, mult=int(spec["mult"]))
+                  latent_dim=latent_dim, mult=int(spec["mult"]), multires=int(spec.get("multires", 0)))
         self.encoder = STFTEncoder(depth=int(spec["encoder_depth"]), magnitude=enc_in == "magnitude", **kw)
         self.quantizer = build_quantizer(latent_dim, quantizer)
         self.decoder = ISTFTDecoder(depth=int(spec["decoder_depth"]), **kw)
@@ -142,7 +143,7 @@ class Codec(nn.Module, ModelIO, CodecModel):
 
     @property
     def is_continuous(self) -> bool:
-        return isinstance(self.quantizer, VAEBottleneck)
+        return bool(self.quantizer.continuous)
 
     # ------------------------------------------------------------------ core (pad, frame_rate, bitrate: CodecModel)
     def forward(self, wav: torch.Tensor, num_codebooks: int | None = None) -> dict:
@@ -191,7 +192,9 @@ class Codec(nn.Module, ModelIO, CodecModel):
     # ------------------------------------------------------------------ chunked inference (CodecModel)
     def context_frames(self) -> tuple[int, int]:
         """Margins in frames (encode, decode) that make chunked results equal whole-signal results."""
-        return math.ceil(self.receptive_field / self.hop_length) + 1, self.decoder_receptive_field + 1
+        bottleneck = self.quantizer.context_frames()
+        return (math.ceil(self.receptive_field / self.hop_length) + 1 + bottleneck,
+                self.decoder_receptive_field + 1)
 
     def inference_context(self):
         return inference_cache()

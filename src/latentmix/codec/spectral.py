@@ -1,5 +1,7 @@
 """The CPU-fast codec front and back ends (codec v2): an STFT + ConvNeXt encoder and a ConvNeXt + inverse-STFT
-decoder (Vocos-style), all at frame rate, so nearly every FLOP is a matrix multiply.
+decoder (Vocos-style), all at frame rate, so nearly every FLOP is a matrix multiply. `multires` J > 0 gives
+every ConvNeXt block a multiresolution (wavelet-tree, dilations 1 .. 2^(J-1)) depthwise convolution instead of
+the kernel-7 one (nn/multires.py).
 
 Frames are "same"-aligned: frame f covers samples [f·hop - pad, f·hop - pad + n_fft) with pad = (n_fft - hop) / 2,
 so T samples (a multiple of hop) give exactly T / hop frames, and F frames decode to exactly F · hop samples.
@@ -30,7 +32,7 @@ class STFTEncoder(nn.Module):
     """wav (B, C, T), T % hop == 0 -> latents (B, latent_dim, T / hop)."""
 
     def __init__(self, channels: int, hop: int, n_fft: int, dim: int, depth: int, latent_dim: int, mult: int = 3,
-                 magnitude: bool = False):
+                 multires: int = 0, magnitude: bool = False):
         super().__init__()
         if n_fft < hop or (n_fft - hop) % 2:
             raise ValueError(f"n_fft ({n_fft}) must be >= hop ({hop}) with an even difference")
@@ -38,7 +40,8 @@ class STFTEncoder(nn.Module):
         bins = n_fft // 2 + 1
         self.embed = nn.Linear((1 if magnitude else 2) * bins * channels, dim)
         self.norm = nn.LayerNorm(dim)
-        self.blocks = nn.Sequential(*[ConvNeXtBlock(dim, mult, layer_scale=1.0 / max(depth, 1))
+        self.blocks = nn.Sequential(*[ConvNeXtBlock(dim, mult, layer_scale=1.0 / max(depth, 1),
+                                                    multires=multires)
                                       for _ in range(depth)])
         self.out_norm = nn.LayerNorm(dim)
         self.proj = nn.Linear(dim, latent_dim)
@@ -61,19 +64,21 @@ class STFTEncoder(nn.Module):
 
     def receptive_field(self) -> int:
         """In samples."""
-        return self.n_fft + self.depth * 6 * self.hop
+        return self.n_fft + sum(b.span for b in self.blocks) * self.hop
 
 
 class ISTFTDecoder(nn.Module):
     """latents (B, latent_dim, F) -> wav (B, C, F · hop)."""
 
-    def __init__(self, channels: int, hop: int, n_fft: int, dim: int, depth: int, latent_dim: int, mult: int = 3):
+    def __init__(self, channels: int, hop: int, n_fft: int, dim: int, depth: int, latent_dim: int, mult: int = 3,
+                 multires: int = 0):
         super().__init__()
         self.channels, self.hop, self.n_fft = channels, hop, n_fft
         self.bins = n_fft // 2 + 1
         self.embed = nn.Conv1d(latent_dim, dim, 7, padding=3)
         self.norm = nn.LayerNorm(dim)
-        self.blocks = nn.Sequential(*[ConvNeXtBlock(dim, mult, layer_scale=1.0 / max(depth, 1))
+        self.blocks = nn.Sequential(*[ConvNeXtBlock(dim, mult, layer_scale=1.0 / max(depth, 1),
+                                                    multires=multires)
                                       for _ in range(depth)])
         self.out_norm = nn.LayerNorm(dim)
         self.head = nn.Linear(dim, 2 * self.bins * channels)
@@ -96,4 +101,4 @@ class ISTFTDecoder(nn.Module):
         return self.istft(self.spectrum(z))
 
     def receptive_field_frames(self) -> int:
-        return 7 + self.depth * 6 + -(-self.n_fft // self.hop)
+        return 7 + sum(b.span for b in self.blocks) + -(-self.n_fft // self.hop)

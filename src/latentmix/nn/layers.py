@@ -140,12 +140,20 @@ class ConvNeXtBlock(nn.Module):
     """ConvNeXt block at frame rate (Vocos): depthwise conv -> LayerNorm -> Linear(mult·C) -> GELU -> Linear(C),
     scaled by a learned per-channel gain, plus the input. Matmul-heavy, so it runs near sgemm speed on CPUs.
 
-    x: (B, C, F) -> (B, C, F).
+    x: (B, C, F) -> (B, C, F). `multires` > 0 replaces the depthwise conv by a MultiresConv of that many
+    dilation levels (nn/multires.py: kernel 3, dilations 1 .. 2^(multires - 1)); `span` is the frames (both
+    sides) the block reaches.
     """
 
-    def __init__(self, dim: int, mult: int = 3, kernel: int = 7, layer_scale: float = 0.1):
+    def __init__(self, dim: int, mult: int = 3, kernel: int = 7, layer_scale: float = 0.1, multires: int = 0):
         super().__init__()
-        self.dw = nn.Conv1d(dim, dim, kernel, padding=kernel // 2, groups=dim)
+        if multires:
+            from .multires import MultiresConv
+            self.dw = MultiresConv(dim, int(multires))
+            self.span = self.dw.span()
+        else:
+            self.dw = nn.Conv1d(dim, dim, kernel, padding=kernel // 2, groups=dim)
+            self.span = kernel - 1
         self.norm = nn.LayerNorm(dim)
         self.pw1 = nn.Linear(dim, mult * dim)
         self.pw2 = nn.Linear(mult * dim, dim)

@@ -27,6 +27,7 @@ class Quantizer(nn.Module):
 
     num_codebooks: int = 0
     codebook_size: int = 0
+    continuous: bool = False     # True: no codes, the decoder takes continuous latents (VAE, energy)
 
     def forward(self, z: torch.Tensor, num_codebooks: int | None = None) -> QuantizerOutput:
         raise NotImplementedError
@@ -41,6 +42,10 @@ class Quantizer(nn.Module):
 
     def from_codes(self, codes: torch.Tensor) -> torch.Tensor:
         return self.decode(codes)
+
+    def context_frames(self) -> int:
+        """Frames each side that one output frame of the bottleneck depends on (0: frame by frame)."""
+        return 0
 
     # --- hooks for the linearity loss (codec/linearity.py)
     def level_latents(self, z: torch.Tensor, num_codebooks: int | None = None) -> list[torch.Tensor]:

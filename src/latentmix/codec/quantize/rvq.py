@@ -20,15 +20,25 @@ class ResidualVectorQuantizer(Quantizer):
 
     At train time, with probability `quantizer_dropout`, a batch uses n ~ U{1..N} levels (same n on all DDP
     ranks); `num_codebooks` fixes n explicitly (inference bitrate).
+
+    shared_codebook: every level keeps its own projections but quantizes against level 0's codebook (one map
+    for all levels, seed 002's SOM setting); the map then takes one EMA step per forward over all levels'
+    vectors, so its decay and a SOM's radius schedule count training steps, not levels.
     """
 
     def __init__(self, dim: int, num_codebooks: int = 8, codebook_size: int = 1024, quantizer_dropout: float = 0.5,
-                 level_cls=VectorQuantizer, name: str = "vq", **level_kwargs):
+                 level_cls=VectorQuantizer, name: str = "vq", shared_codebook: bool = False, **level_kwargs):
         super().__init__()
         self.dim, self.num_codebooks, self.codebook_size = dim, num_codebooks, codebook_size
         self.quantizer_dropout, self.name = quantizer_dropout, name
         self.levels = nn.ModuleList(level_cls(dim, codebook_size, name=name, level=i, **level_kwargs)
                                     for i in range(num_codebooks))
+        self.shared_codebook = bool(shared_codebook)
+        if self.shared_codebook:
+            for level in self.levels:
+                level.defer_update = True
+                if level is not self.levels[0]:
+                    level.share_codebook(self.levels[0])
 
     def _n(self, num_codebooks: int | None) -> int:
         if num_codebooks is not None:
@@ -62,8 +72,18 @@ class ResidualVectorQuantizer(Quantizer):
                 if level.pending:   # k-means still gathering this level's residuals: deeper levels wait
                     codes += [torch.zeros_like(idx)] * (n - len(codes))
                     break
+            if self.shared_codebook:
+                self._shared_update(self.levels[:n])
             stats[f"{self.name}/num_codebooks"] = torch.tensor(float(n))
         return QuantizerOutput(z_q, torch.stack(codes, 1), losses, stats)
+
+    def _shared_update(self, levels) -> None:
+        """One EMA step of the shared map over the vectors every level used this forward."""
+        pending = [lv.deferred for lv in levels if lv.deferred is not None]
+        for lv in levels:
+            lv.deferred = None
+        if pending:
+            self.levels[0].update_codebook(torch.cat([f for f, _ in pending]), torch.cat([i for _, i in pending]))
 
     @torch.no_grad()
     def encode(self, z: torch.Tensor, num_codebooks: int | None = None) -> torch.Tensor:

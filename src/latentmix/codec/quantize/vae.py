@@ -14,6 +14,8 @@ from .base import Quantizer, QuantizerOutput
 class VAEBottleneck(Quantizer):
     """forward(z (B, dim, F)) -> QuantizerOutput(z_q = sample (train) or mean (eval), codes=None, {"vae/kl"})."""
 
+    continuous = True
+
     def __init__(self, dim: int):
         super().__init__()
         self.dim, self.num_codebooks, self.codebook_size = dim, 0, 0

@@ -40,6 +40,9 @@ def kmeans(x: torch.Tensor, k: int, iters: int = 10) -> tuple[torch.Tensor, torc
     return cent, counts
 
 
+_SHARED_STATE = frozenset({"codebook", "ema_count", "ema_sum", "initialized", "som_updates"})
+
+
 class VectorQuantizer(Quantizer):
     """One codebook of `codebook_size` vectors of `codebook_dim` (factorised if it differs from `dim`).
 
@@ -52,6 +55,11 @@ class VectorQuantizer(Quantizer):
     restarts at the expected count, which leaves it ~ln(1 / dead_fraction) / (1 - decay) steps to be chosen
     before it can be reset again: no churn. k-means starts from at least `kmeans_min_vectors` vectors gathered
     over steps; until then the level is `pending` and outputs zeros (ResidualVectorQuantizer stops there).
+
+    Shared codebooks (`share_codebook(owner)`): the level keeps its own projections but reads and updates the
+    owner's codebook state (one map for every RVQ level, seed 002's SOM); the state lives in the owner's
+    tensors only, so a model file holds it once. With `defer_update` the level leaves its (vectors, codes) in
+    `deferred` instead of updating, so that the owner can take one EMA step over all levels' vectors.
     """
 
     def __init__(self, dim: int, codebook_size: int = 1024, codebook_dim: int | None = None,
@@ -70,6 +78,7 @@ class VectorQuantizer(Quantizer):
         self.last_dead_fraction = torch.tensor(0.0)
         self.last_threshold = float(dead_threshold) if dead_threshold is not None else 0.0
         self._kmeans_steps = 0
+        self.defer_update, self.deferred = False, None
         factorised = d != dim
         self.in_proj = Conv1d(dim, d, 1) if factorised else nn.Identity()
         self.out_proj = Conv1d(d, dim, 1) if factorised else nn.Identity()
@@ -82,10 +91,25 @@ class VectorQuantizer(Quantizer):
         self.register_buffer("ema_sum", init.clone())
         self.register_buffer("initialized", torch.tensor(0.0 if kmeans_init else 1.0))
 
+    # ------------------------------------------------------------------ shared codebooks
+    def share_codebook(self, owner: "VectorQuantizer") -> None:
+        """Use `owner`'s codebook state (codebook, EMA statistics, init flag) instead of this level's own."""
+        for name in _SHARED_STATE:
+            self._buffers.pop(name, None)
+            self._parameters.pop(name, None)
+        self.__dict__["_codebook_owner"] = owner   # not a submodule: the state is saved once, by the owner
+
+    def __getattr__(self, name: str):
+        owner = self.__dict__.get("_codebook_owner")
+        if owner is not None and name in _SHARED_STATE:
+            return getattr(owner, name)
+        return super().__getattr__(name)
+
     # ------------------------------------------------------------------ lookup
-    def nearest(self, flat: torch.Tensor) -> torch.Tensor:
-        """Indices (N,) of the nearest codes to flat (N, d); cosine similarity if l2_normalize."""
-        cb = self.codebook.detach().float()
+    def nearest(self, flat: torch.Tensor, codebook: torch.Tensor | None = None) -> torch.Tensor:
+        """Indices (N,) of the nearest codes (of `codebook`, default this level's) to flat (N, d); cosine
+        similarity if l2_normalize."""
+        cb = (self.codebook if codebook is None else codebook).detach().float()
         if self.l2_normalize:   # argmax of the cosine: |flat| is the same for every code, so it is left out
             return (flat @ F.normalize(cb, dim=1).t()).argmax(1)
         return sq_distances(flat, cb).argmin(1)
@@ -98,9 +122,14 @@ class VectorQuantizer(Quantizer):
         return z_e.transpose(1, 2).reshape(-1, z_e.shape[1])
 
     # ------------------------------------------------------------------ training updates
+    def initial_codebook(self, flat: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        """(codebook (K, d), vectors per code (K,)) that start training from the gathered vectors flat (N, d):
+        k-means here; the SOM orders them on its grid."""
+        return kmeans(flat, self.codebook_size, self.kmeans_iters)
+
     @torch.no_grad()
     def _init(self, flat: torch.Tensor) -> None:
-        cent, counts = kmeans(flat, self.codebook_size, self.kmeans_iters)
+        cent, counts = self.initial_codebook(flat)
         if _ddp():
             dist.broadcast(cent, 0)
             dist.broadcast(counts, 0)
@@ -132,7 +161,9 @@ class VectorQuantizer(Quantizer):
         return self.dead_fraction * n_vectors / self.codebook_size
 
     @torch.no_grad()
-    def _update(self, flat: torch.Tensor, idx: torch.Tensor) -> None:
+    def update_codebook(self, flat: torch.Tensor, idx: torch.Tensor) -> None:
+        """One EMA step (with the `spread` hook), then the dead-code reset, from vectors flat (N, d) and their
+        codes idx (N,)."""
         counts = torch.bincount(idx, minlength=self.codebook_size).float()
         sums = torch.zeros_like(self.ema_sum).index_add_(0, idx, flat)
         counts, sums = self.spread(counts, sums)
@@ -179,8 +210,10 @@ class VectorQuantizer(Quantizer):
             idx_flat = self.nearest(flat)
             idx = idx_flat.view(z_e.shape[0], z_e.shape[2])
             q = self.lookup(idx)
-            if train:
-                self._update(flat, idx_flat)
+            if train and self.defer_update:
+                self.deferred = (flat, idx_flat)
+            elif train:
+                self.update_codebook(flat, idx_flat)
             p = f"{self.name}/"
             losses = {p + "commitment": F.mse_loss(z_e, q.detach())}
             losses[p + "codebook"] = (F.mse_loss(q, z_e.detach()) if not self.ema

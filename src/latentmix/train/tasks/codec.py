@@ -11,13 +11,13 @@ import torch
 from torch.utils.data import ConcatDataset, Dataset
 
 from ...codec.discriminators import (CodecDiscriminator, discriminator_loss, feature_matching_loss,
-                                     generator_adv_loss)
+                                     generator_adv_loss, schedule_part)
 from ...codec.linearity import code_sum_agreement, linearity_loss
 from ...codec.losses import reconstruction_losses
 from ...metrics.codec import mel_distance
 from ...metrics.sisdr import si_sdr
 from ...codec.model import Codec
-from ...errors import InputError
+from ...errors import ConfigError, InputError
 from .base import Task
 
 _QUANT = {"commitment": "/commitment", "codebook": "/codebook", "kl": "vae/kl"}
@@ -46,7 +46,10 @@ class CodecTask(Task):
     """config: {model: Codec kwargs, train: {...}} (configs/codec/*.yaml).
 
     train.extra_data: more data roots (MSDM layout) whose train splits join --data's (validation stays on
-    --data); train.adversarial_start: the step from which the adversary trains and its losses count.
+    --data); train.adversarial_start: the step from which the adversary trains and its losses count;
+    train.disc_schedule: all (every discriminator every step) or alternate (MS-STFT on even steps, MPD on odd
+    ones: seed 002's one discriminator per step); train.down_factors: the factors of the rec/down term (on when
+    train.weights.down is non-zero). Every key: docs/codec_config.md.
     """
 
     kind = "codec"
@@ -55,6 +58,12 @@ class CodecTask(Task):
         self.config, self.data_root, self.seed = config, data_root, seed
         self.tc = config.get("train", {})
         self.weights = dict(self.tc.get("weights", {}))
+        self.disc_schedule = str(self.tc.get("disc_schedule", "all"))
+        if self.disc_schedule not in ("all", "alternate"):
+            raise ConfigError(f"train.disc_schedule: '{self.disc_schedule}' is not all or alternate")
+        self.down_factors = tuple(self.tc.get("down_factors") or (2, 4))
+        if not all(isinstance(f, int) and not isinstance(f, bool) and f >= 2 for f in self.down_factors):
+            raise ConfigError(f"train.down_factors: expected integers >= 2, got {self.down_factors}")
 
     def build_model(self) -> Codec:
         return Codec.from_config(self.config["model"])
@@ -83,7 +92,7 @@ class CodecTask(Task):
         w = self.weights
         core = getattr(model, "module", model)  # the Codec inside a DistributedDataParallel wrapper
         out = model(batch)
-        parts = reconstruction_losses(out["audio"], batch, w, core.sample_rate)
+        parts = reconstruction_losses(out["audio"], batch, w, core.sample_rate, self.down_factors)
         total = sum(float(w.get(k.split("/")[1], 1.0)) * v for k, v in parts.items())
         for k, v in out["losses"].items():
             name = next((n for n, suffix in _QUANT.items() if k.endswith(suffix)), None)
@@ -99,7 +108,8 @@ class CodecTask(Task):
         if disc is not None:
             for p in disc.parameters():
                 p.requires_grad_(False)
-            fake, real = disc(out["audio"]), disc(batch)
+            part = schedule_part(self.disc_schedule, step)
+            fake, real = disc(out["audio"], part), disc(batch, part)
             for p in disc.parameters():
                 p.requires_grad_(True)
             parts["adv/gen"] = generator_adv_loss(fake)
@@ -116,7 +126,8 @@ class CodecTask(Task):
         if step < int(self.tc.get("adversarial_start", 0) or 0):
             return None
         fake = (model_out["audio"] if isinstance(model_out, dict) else model_out).detach()
-        loss = discriminator_loss(disc(batch), disc(fake))
+        part = schedule_part(self.disc_schedule, step)
+        loss = discriminator_loss(disc(batch, part), disc(fake, part))
         return {"loss": loss, "adv/disc": loss.detach()}
 
     @torch.no_grad()
