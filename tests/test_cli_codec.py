@@ -108,3 +108,127 @@ def test_decode_checks_the_header_with_the_contract(setup, capsys):
     run(["codec", "decode", str(tmp / "other.lmxc"), "-o", str(tmp / "o.wav"), "--model", str(model)])
     assert "encoded with another model (other.safetensors)" in capsys.readouterr().err
     assert sf.info(tmp / "o.wav").frames == 5000
+
+
+# ------------------------------------------------------------------ issue 21: the encodec-like CLI, safe outputs
+
+
+def stereo(path, sr=44100, n=9000):
+    rng = np.random.default_rng(1)
+    x = (0.2 * rng.standard_normal((n, 2))).astype(np.float32)
+    sf.write(path, x, sr, subtype="FLOAT")
+    return x
+
+
+def test_codes_keep_the_sources_rate_and_channels(setup):
+    model, _, tmp = setup
+    stereo(tmp / "st.wav")
+    assert run(["codec", "encode", str(tmp / "st.wav"), "-o", str(tmp / "st.lmxc"), "--model", str(model),
+                "--quiet"]) == 0
+    codes, h = read_codes(tmp / "st.lmxc")
+    assert codes.shape[0] == 2 and (h["source_sample_rate"], h["source_channels"], h["source_length"]) == (44100, 2,
+                                                                                                            9000)
+    assert run(["codec", "decode", str(tmp / "st.lmxc"), "-o", str(tmp / "st_dec.wav"), "--model", str(model),
+                "--quiet"]) == 0
+    i = sf.info(tmp / "st_dec.wav")
+    assert (i.samplerate, i.channels, i.frames) == (44100, 2, 9000)
+    assert run(["codec", "roundtrip", str(tmp / "st.wav"), "-o", str(tmp / "rt.flac"), "--model", str(model),
+                "--quiet", "--sr", "22050", "--mono"]) == 0
+    i = sf.info(tmp / "rt.flac")
+    assert (i.samplerate, i.channels, i.frames, i.format) == (22050, 1, 4500, "FLAC")
+
+
+def test_bandwidth_maps_to_levels(setup):
+    model, audio, tmp = setup
+    m = Codec.load(model)                                      # 4 levels of 16 codes at 2756 frames/s: 11.0 kbps each
+    per = m.bitrate(1) / 1000
+    for kbps, levels in ((per * 2.5, 2), (per * 4, 4), (100.0, 4)):
+        out = tmp / f"b{kbps:.0f}.lmxc"
+        assert run(["codec", "encode", str(audio / "a.wav"), "-o", str(out), "-b", str(kbps), "--model", str(model),
+                    "--quiet"]) == 0
+        assert read_codes(out)[0].shape[1] == levels
+    with pytest.raises(LatentmixError, match="below the lowest bitrate"):
+        run(["codec", "encode", str(audio / "a.wav"), "-o", str(tmp / "low.lmxc"), "-b", "1", "--model", str(model)])
+
+
+def test_action_from_the_extensions():
+    from latentmix.cli.codec import infer_action
+    assert infer_action(["codec", "x.lmxc", "-o", "y.wav"])[:2] == ["codec", "decode"]
+    assert infer_action(["--debug", "codec", "x.wav", "-o", "y.lmxc"])[:3] == ["--debug", "codec", "encode"]
+    assert infer_action(["codec", "x.wav", "-o", "y.wav", "-b", "6"])[1] == "roundtrip"
+    assert infer_action(["codec", "encode", "x.wav", "-o", "y"]) == ["codec", "encode", "x.wav", "-o", "y"]
+    assert infer_action(["separate", "x.lmxc"]) == ["separate", "x.lmxc"]
+
+
+def test_decode_by_extension_through_main(setup):
+    from latentmix.cli import main
+    model, audio, tmp = setup
+    assert main(["codec", str(audio / "a.wav"), "-o", str(tmp / "a.lmxc"), "--model", str(model), "--quiet"]) == 0
+    assert main(["codec", str(tmp / "a.lmxc"), "-o", str(tmp / "a_dec.wav"), "--model", str(model), "--quiet"]) == 0
+    assert sf.info(tmp / "a_dec.wav").frames == 5000
+
+
+def test_roundtrip_json(setup, capsys):
+    model, audio, tmp = setup
+    assert run(["codec", "roundtrip", str(audio), "-o", str(tmp / "rt"), "--model", str(model), "--quiet",
+                "--json"]) == 0
+    rows = [json.loads(line) for line in capsys.readouterr().out.splitlines()]
+    assert len(rows) == 2 and {"si_sdr_db", "mel_distance", "bitrate_kbps", "num_codebooks"} <= set(rows[0])
+
+
+def test_o_file_is_never_a_folder_and_outputs_never_clobber(setup, capsys):
+    from latentmix.cli import main
+    model, audio, tmp = setup
+    # `encode song.wav -o x.wav` names a file, and codes do not go into a .wav: refused, no folder x.wav
+    assert main(["codec", "encode", str(audio / "a.wav"), "-o", str(tmp / "x.wav"), "--model", str(model)]) == 2
+    assert "writes a .lmxc code file" in capsys.readouterr().err and not (tmp / "x.wav").exists()
+    # roundtrip onto its own input: refused, input unchanged
+    before = (audio / "a.wav").read_bytes()
+    assert main(["codec", "roundtrip", str(audio / "a.wav"), "-o", str(audio / "a.wav"), "--model", str(model),
+                 "--force"]) == 2
+    assert "output is one of the inputs" in capsys.readouterr().err and (audio / "a.wav").read_bytes() == before
+    assert main(["codec", "roundtrip", str(audio / "a.wav"), "-o", str(audio), "--model", str(model)]) == 2
+    assert (audio / "a.wav").read_bytes() == before
+    # an existing output needs --force
+    out = tmp / "c.lmxc"
+    out.write_bytes(b"keep")
+    assert main(["codec", "encode", str(audio / "a.wav"), "-o", str(out), "--model", str(model), "--quiet"]) == 2
+    assert "already exists" in capsys.readouterr().err and out.read_bytes() == b"keep"
+    assert main(["codec", "encode", str(audio / "a.wav"), "-o", str(out), "--model", str(model), "--quiet",
+                 "--force"]) == 0
+    assert read_codes(out)[0].shape[0] == 1
+
+
+def test_same_names_and_bad_files_in_a_batch(setup, capsys):
+    from latentmix.cli import main
+    model, audio, tmp = setup
+    (tmp / "x").mkdir()
+    sf.write(tmp / "x" / "a.wav", np.zeros(3000, np.float32), 22050)
+    (tmp / "bad.wav").write_bytes(b"RIFF nope")
+    assert main(["codec", "encode", str(audio / "a.wav"), str(tmp / "x" / "a.wav"), str(tmp / "bad.wav"), "-o",
+                 str(tmp / "codes"), "--model", str(model), "--quiet"]) == 2
+    err = capsys.readouterr().err
+    assert "bad.wav: not a readable audio file" in err and "1 of 3 file(s) failed" in err
+    assert sorted(p.name for p in (tmp / "codes").iterdir()) == ["a.lmxc", "a_2.lmxc"]
+
+
+def test_codec_help_has_descriptions_and_examples(capsys):
+    from latentmix.cli import main
+    for action in ("encode", "decode", "roundtrip", "info"):
+        with pytest.raises(SystemExit):
+            main(["codec", action, "--help"])
+        out = capsys.readouterr().out
+        assert "example" in out and "latentmix codec" in out
+    with pytest.raises(SystemExit):
+        main(["eval", "separation", "--help"])
+    assert "msdm, lass" in capsys.readouterr().out
+    with pytest.raises(SystemExit):
+        main(["eval", "msdm", "--help"])
+    assert "oracle-irm, supervised" in " ".join(capsys.readouterr().out.split())
+
+
+def test_action_skips_option_values():
+    from latentmix.cli.codec import infer_action
+    argv = ["codec", "x.lmxc", "--model", "m.safetensors", "-o", "y.wav", "--quiet", "--chunk-seconds", "5"]
+    assert infer_action(argv)[1] == "decode"
+    assert infer_action(["codec", "x.wav", "--model", "m.safetensors", "-o", "y"])[1] == "encode"

@@ -19,7 +19,7 @@ def test_synth_end_to_end(tmp_path, capsys):
     for i in range(2):
         t = tmp_path / "d" / "train" / f"Track{i:05d}"
         assert sorted(p.name for p in t.iterdir()) == ["bass.wav", "drums.wav", "guitar.wav", "metadata.json",
-                                                       "piano.wav", "song.mid"]
+                                                       "mix.wav", "piano.wav", "song.mid"]
         meta = json.loads((t / "metadata.json").read_text())
         assert meta["seconds"] == 2.0 and meta["caption"] and set(meta["programs"]) >= {"bass", "guitar", "piano"}
 

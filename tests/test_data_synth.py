@@ -66,7 +66,7 @@ def test_split_counts():
 def test_dataset_byte_identical_and_varied(tmp_path, tiny_dataset):
     again = synth_dataset(tmp_path / "again", tracks=6, seconds=4.0, seed=0, progress=False, workers=1)
     files = sorted(p.relative_to(tiny_dataset) for p in tiny_dataset.rglob("*") if p.is_file())
-    assert len(files) == 6 * 6 + 1
+    assert len(files) == 6 * 7 + 1                  # 4 stems, mix.wav, song.mid, metadata.json; dataset.json
     for rel in files:
         assert (tiny_dataset / rel).read_bytes() == (again / rel).read_bytes(), rel
     metas = [json.loads(p.read_text()) for p in sorted(tiny_dataset.glob("*/*/metadata.json"))]
@@ -80,6 +80,9 @@ def test_dataset_byte_identical_and_varied(tmp_path, tiny_dataset):
     info = sf.info(tiny_dataset / "train/Track00000/bass.wav")
     assert info.samplerate == 22050 and info.channels == 1 and info.subtype == "FLOAT"
     assert np.abs(sum(x.values())).max() <= 0.95
+    mix = sf.read(tiny_dataset / "train/Track00000/mix.wav", dtype="float32")[0]
+    assert np.array_equal(mix, np.sum(np.stack([x[s] for s in ("bass", "drums", "guitar", "piano")]), 0,
+                                       dtype=np.float32))                 # what `separate TRACK` reads
 
 
 def test_builder_errors(tmp_path):
@@ -142,7 +145,7 @@ def test_soundfont_two_bars(tmp_path):
     out = render_midi_dataset(tmp_path / "two.mid", SF2, tmp_path / "ds", progress=False)
     tdir = out / "train" / "Track00000"
     assert sorted(p.name for p in tdir.iterdir()) == ["bass.wav", "drums.wav", "guitar.wav", "metadata.json",
-                                                      "other.wav", "piano.wav", "song.mid"]
+                                                      "mix.wav", "other.wav", "piano.wav", "song.mid"]
     meta = json.loads((tdir / "metadata.json").read_text())
     assert meta["programs"]["bass"] == [33] and meta["programs"]["other"] == [48]
 

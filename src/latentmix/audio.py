@@ -18,8 +18,7 @@ import torch.nn.functional as F
 from . import SAMPLE_RATE
 from .errors import InputError
 from .limits import check_memory
-
-AUDIO_EXTENSIONS = (".wav", ".flac", ".ogg", ".aiff", ".aif", ".mp3")
+from .outputs import AUDIO_EXTENSIONS  # noqa: F401  (the one list of audio extensions; re-exported)
 
 
 def resample(x: np.ndarray, sr_in: int, sr_out: int) -> np.ndarray:
@@ -29,8 +28,9 @@ def resample(x: np.ndarray, sr_in: int, sr_out: int) -> np.ndarray:
     return soxr.resample(x, sr_in, sr_out, quality="HQ").astype(np.float32)
 
 
-def read_audio(path, sr: int = SAMPLE_RATE, mono: bool = True, fix_nonfinite: bool = False) -> torch.Tensor:
-    """Read an audio file as a float32 tensor (channels, time) at `sr`, downmixed to mono by default.
+def read_audio(path, sr: int | None = SAMPLE_RATE, mono: bool = True, fix_nonfinite: bool = False) -> torch.Tensor:
+    """Read an audio file as a float32 tensor (channels, time) at `sr` (None: the file's own rate), downmixed to
+    mono by default.
 
     Raises InputError naming the file for a missing, empty, truncated (fewer frames than its header declares) or
     unreadable file, one too large for the memory available, and NaN/inf samples (replaced by 0, with a warning
@@ -45,7 +45,7 @@ def read_audio(path, sr: int = SAMPLE_RATE, mono: bool = True, fix_nonfinite: bo
         raise InputError(f"{path}: empty file")
     try:
         meta = sf.info(str(path))
-        check_memory(meta.frames * meta.channels * 4 * (3 if meta.samplerate != sr else 2),
+        check_memory(meta.frames * meta.channels * 4 * (3 if sr and meta.samplerate != sr else 2),
                      f"{path}: reading {meta.frames / max(meta.samplerate, 1):.0f} s of audio", "split the file",
                      InputError)
         data, file_sr = sf.read(str(path), dtype="float32", always_2d=True)
@@ -60,7 +60,7 @@ def read_audio(path, sr: int = SAMPLE_RATE, mono: bool = True, fix_nonfinite: bo
     data = _finite(path, data, fix_nonfinite)
     if mono and data.shape[1] > 1:
         data = data.mean(axis=1, keepdims=True)
-    data = resample(data, file_sr, sr)
+    data = resample(data, file_sr, sr or file_sr)
     if data.ndim == 1:
         data = data[:, None]
     return torch.from_numpy(np.ascontiguousarray(data.T))
@@ -142,21 +142,28 @@ def write_audio(path, wav, sr: int = SAMPLE_RATE, subtype: str = "PCM_16") -> No
         sf.write(str(tmp), wav, sr, subtype=subtype, format=fmt)
 
 
-def find_audio(paths) -> list[Path]:
-    """Expand files and folders (recursively) into a sorted list of audio files; InputError if none."""
-    out: list[Path] = []
-    for p in paths:
-        p = Path(p)
-        if not p.exists():
-            raise InputError(f"{p}: no such file or folder")
-        if p.is_dir():
-            found = sorted(q for q in p.rglob("*") if q.suffix.lower() in AUDIO_EXTENSIONS and q.is_file())
-            if not found:
-                raise InputError(f"{p}: folder contains no audio files")
-            out.extend(found)
-        else:
-            out.append(p)
-    return out
+def layout(wav: torch.Tensor, mono: bool = False) -> tuple[torch.Tensor, str | None]:
+    """(channels, T) -> (1 or 2 channels, T) and a note when channels were folded: mono stays mono, stereo stays
+    stereo, more channels go to stereo (even-numbered channels to the left, odd to the right, each side the mean
+    of its channels); `mono` averages everything."""
+    c = wav.shape[0]
+    if mono and c > 1:
+        return wav.mean(0, keepdim=True), None
+    if c <= 2:
+        return wav, None
+    return torch.stack([wav[0::2].mean(0), wav[1::2].mean(0)]), f"{c} channels downmixed to stereo"
+
+
+def to_rate(x: np.ndarray, sr_in: int, sr_out: int, length: int) -> np.ndarray:
+    """x (rows, T) resampled along time from sr_in to sr_out, then cut or zero-padded to `length` samples."""
+    x = np.asarray(x, np.float32)
+    if sr_in != sr_out:
+        x = np.ascontiguousarray(resample(np.ascontiguousarray(x.T), sr_in, sr_out).T)
+        if x.ndim == 1:
+            x = x[None]
+    if x.shape[-1] >= length:
+        return x[..., :length]
+    return np.pad(x, ((0, 0), (0, length - x.shape[-1])))
 
 
 # ---------------------------------------------------------------- spectral helpers

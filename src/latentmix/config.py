@@ -11,21 +11,26 @@ import yaml
 
 from .errors import ConfigError
 
-CONFIG_ROOT = Path(__file__).resolve().parents[2] / "configs"
+CONFIG_ROOT = Path(__file__).resolve().parent / "configs"     # package data (the repository's configs/ links here)
+
+
+def presets(group: str) -> list[str]:
+    """The names of the shipped presets of `group` (codec, separator, prior)."""
+    return sorted(p.stem for p in (CONFIG_ROOT / group).glob("*.yaml"))
 
 
 def resolve_config_path(name_or_path: str, group: str) -> Path:
-    """A config path, or a preset name looked up in configs/<group>/<name>.yaml (or the packaged copy)."""
+    """A config path, or a preset name looked up in the packaged configs/<group>/<name>.yaml."""
     p = Path(name_or_path)
     if p.suffix in (".yaml", ".yml"):
         if not p.exists():
             raise ConfigError(f"{p}: no such config file")
         return p
-    for root in (CONFIG_ROOT, Path(__file__).parent / "configs"):
-        q = root / group / f"{name_or_path}.yaml"
-        if q.exists():
-            return q
-    raise ConfigError(f"unknown {group} preset '{name_or_path}' (give a .yaml path or a name from configs/{group}/)")
+    q = CONFIG_ROOT / group / f"{name_or_path}.yaml"
+    if q.exists():
+        return q
+    raise ConfigError(f"unknown {group} preset '{name_or_path}' (known: {', '.join(presets(group)) or 'none'}; "
+                      f"or give a .yaml path)")
 
 
 def load_yaml(path) -> dict:

@@ -24,3 +24,8 @@ class ConfigError(LatentmixError):
 
 class ModelFileError(LatentmixError):
     """A model or code file is of the wrong kind, version or shape, or is corrupt."""
+
+
+class OutputError(LatentmixError):
+    """An output would escape its folder, overwrite an input or an existing file (without --force), or cannot be
+    written."""

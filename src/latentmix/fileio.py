@@ -1,6 +1,7 @@
 """Ground floor of the package: atomic writes and JSON files. Everything may import it; it imports nothing of
 latentmix. An output is written to a temporary file beside it and renamed into place, so no reader ever sees a
-half-written file and a failure leaves nothing behind.
+half-written file and a failure leaves nothing behind. What a command may write where (the `-o` rule, names kept
+under `-o`, collisions, `--force`, several files of one item written together) is latentmix.outputs.
 """
 from __future__ import annotations
 

@@ -1,7 +1,9 @@
 """The `latentmix` command: one sub-command group per module in this package.
 
 Errors raised as LatentmixError, and bad command lines, print as `error: <message>` on one line with exit status
-2 (`--debug`, before or after the sub-command, shows the traceback).
+2 (`--debug`, before or after the sub-command, shows the traceback). SIGTERM unwinds like an error (temporary
+outputs are removed, exit 143). Nothing heavy is imported to build the parser (`--help` answers without torch);
+each command imports what it needs when it runs.
 """
 from __future__ import annotations
 
@@ -12,7 +14,7 @@ import sys
 from .. import __version__
 from ..errors import LatentmixError
 
-GROUPS = ["data", "codec", "train", "separate", "generate", "eval", "report", "serve"]
+GROUPS = ["data", "codec", "train", "separate", "generate", "eval", "report", "serve", "models"]
 
 
 class Parser(argparse.ArgumentParser):
@@ -44,10 +46,13 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def main(argv=None) -> int:
+    from ..outputs import Terminated, remove_live_temps, terminate_on_sigterm
+    from .codec import infer_action
     argv = list(sys.argv[1:] if argv is None else argv)
     end = argv.index("--") if "--" in argv else len(argv)
     debug = "--debug" in argv[:end]          # accepted anywhere, also after the sub-command
-    argv = [a for i, a in enumerate(argv) if a != "--debug" or i >= end]
+    argv = infer_action([a for i, a in enumerate(argv) if a != "--debug" or i >= end])
+    terminate_on_sigterm()
     try:
         args = build_parser().parse_args(argv)
         rc = args.func(args)
@@ -55,6 +60,10 @@ def main(argv=None) -> int:
     except UsageError as e:
         print(f"error: {e}", file=sys.stderr)
         return 2
+    except Terminated:
+        remove_live_temps()
+        print("error: terminated (SIGTERM); unfinished outputs removed", file=sys.stderr)
+        return 143
     except LatentmixError as e:
         if debug:
             raise

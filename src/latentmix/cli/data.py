@@ -1,6 +1,7 @@
 """`latentmix data ...`: synthesise the built-in Slakh-like dataset or render MIDI files through a SoundFont.
 
-Both write the MSDM layout ROOT/{train,validation,test}/TrackNNNNN/{bass,drums,guitar,piano}.wav + metadata.json.
+Both write the MSDM layout ROOT/{train,validation,test}/TrackNNNNN/{bass,drums,guitar,piano}.wav, mix.wav (their
+sum: what `latentmix separate TRACK` separates) and metadata.json.
 """
 from __future__ import annotations
 
@@ -13,7 +14,8 @@ from ..validation import arg
 def register(subparsers) -> None:
     p = subparsers.add_parser("data", help="synthesise the built-in dataset or render MIDI files to stems",
                               description="Create datasets in the MSDM layout "
-                                          "(ROOT/{train,validation,test}/TrackNNNNN/{bass,drums,guitar,piano}.wav).")
+                                          "(ROOT/{train,validation,test}/TrackNNNNN/{bass,drums,guitar,piano}.wav "
+                                          "and mix.wav, their sum).")
     sub = p.add_subparsers(dest="data_command", metavar="SUBCOMMAND")
     sub.required = True
 

@@ -11,10 +11,10 @@ from pathlib import Path
 from .. import __version__
 from ..fileio import atomic_path
 from ..errors import ConfigError, InputError
-from ..metrics.protocols import format_table, get_protocol, reference_tracks, score_folders
-from ..device import resolve_device
-from ..separation.registry import get_method
 from ..validation import arg
+from .separate import known_methods
+
+PROTOCOL_NAMES = ("msdm", "lass")     # metrics.protocols.PROTOCOLS (named here: the parser imports no torch)
 
 
 def register(subparsers) -> None:
@@ -27,7 +27,7 @@ def register(subparsers) -> None:
                        description="Score <estimates>/<track>/<stem>.wav against <reference>/<track>/<stem>.wav.")
     s.add_argument("--reference", required=True, help="folder of reference track folders (e.g. DATA/test)")
     s.add_argument("--estimates", required=True, help="folder of estimate track folders")
-    s.add_argument("--protocol", default="msdm", help="msdm or lass (default msdm)")
+    s.add_argument("--protocol", default="msdm", help=f"one of: {', '.join(PROTOCOL_NAMES)} (default msdm)")
     s.add_argument("--name", default=None, help="row name in the table (default: the estimates folder)")
     s.add_argument("--json", default=None, metavar="OUT.json", help="also write the results as JSON")
     s.set_defaults(func=run_separation)
@@ -36,7 +36,7 @@ def register(subparsers) -> None:
                        description="Separate every track of DATA/SPLIT in memory and score it (msdm protocol).")
     m.add_argument("--data", required=True, help="MSDM-layout root holding train/validation/test")
     m.add_argument("--split", default="test", help="split to evaluate (default test)")
-    m.add_argument("--method", required=True, help="separation method, e.g. supervised or oracle-irm")
+    m.add_argument("--method", required=True, help=f"separation method: {', '.join(known_methods())}")
     m.add_argument("--model", default=None, help="model file for methods that load one")
     m.add_argument("--segment", type=arg("seconds"), default=None, help="segment length in seconds (default: method's)")
     m.add_argument("--overlap", type=arg("fraction"), default=0.25, help="segment overlap (default 0.25)")
@@ -54,6 +54,7 @@ def write_json(path, payload: dict) -> None:
 
 
 def run_separation(args) -> int:
+    from ..metrics.protocols import format_table, get_protocol, score_folders
     protocol = get_protocol(args.protocol)
     for flag, folder in (("--reference", args.reference), ("--estimates", args.estimates)):
         if not Path(folder).is_dir():
@@ -77,6 +78,7 @@ def _list_split(root: Path, split: str, stems) -> list[Path]:
         raise InputError(f"{root}: no such folder (--data)")
     if not split_dir.is_dir():
         raise InputError(f"{split_dir}: no such split folder")
+    from ..metrics.protocols import reference_tracks
     try:
         from ..data.datasets import list_tracks  # the data room's lister, when present
         tracks = [Path(t) for t in list_tracks(root, split)]
@@ -88,7 +90,10 @@ def _list_split(root: Path, split: str, stems) -> list[Path]:
 
 
 def run_msdm(args) -> int:
+    from ..device import resolve_device
     from ..evaluation.separation import Candidate, evaluate_separation
+    from ..metrics.protocols import format_table, get_protocol
+    from ..separation.registry import get_method
     protocol = get_protocol("msdm")
     device = resolve_device(args.device)
     method = get_method(args.method, model=args.model, device=device)

@@ -1,35 +1,72 @@
-"""`latentmix separate`: mixtures in, `OUT/<song>/<stem>.wav` out, with any registered method.
+"""`latentmix separate`: mixtures in, `OUT/<track>/<stem>.<ext>` out, as demucs does, with any registered method.
 
-Long files are cut into overlapping hop-aligned segments and stitched (separation.apply.separate_long), as demucs
-does.
+Inputs are audio files, track folders (their `mix.wav`, or the sum of their stem files when there is none) and
+folders searched for both. Each track is read at its own rate and channels, separated per channel at the model's
+rate (separation.apply, chunked as demucs does), and written back at the input's rate and channels with the band
+above the model's shared out so the stems sum to the input (separation.fullband). Output paths, names,
+collisions, `--force`/`--skip-existing` and all-or-nothing writes are latentmix.outputs'. A bad track is reported
+and the batch goes on; the exit status is then 2, after a summary.
 """
 from __future__ import annotations
 
+import argparse
+import os
 import sys
+from dataclasses import dataclass, field
 from pathlib import Path
 
-from .. import SAMPLE_RATE
-from ..audio import AUDIO_EXTENSIONS, find_audio, read_audio, write_audio
-from ..device import resolve_device
-from ..errors import ConfigError, InputError
-from ..metrics.protocols import load_stems
-from ..separation.apply import separate_long
-from ..separation.registry import get_method
+from .. import SAMPLE_RATE, STEMS
+from ..errors import ConfigError, InputError, LatentmixError, OutputError
+from ..formats import AudioFormat, add_format_arguments
+from ..outputs import AUDIO_EXTENSIONS, OutputRoot, Transaction, sanitize, target, unique
 from ..validation import arg
 
-EPILOG = """inputs: audio files or folders (searched recursively) holding mixtures. For --method oracle-irm
-(which reads the true stems) give MSDM track folders holding bass.wav, drums.wav, ... (the mixture is the sum
-of the stems), a folder of such track folders, or a mixture file lying next to its stem files."""
+MIX_NAMES = ("mix", "mixture")
+TRACK_STEMS = STEMS + ("other",)
+
+EPILOG = """\
+examples:
+  latentmix separate song.mp3 -o separated                 # separated/song/{bass,drums,guitar,piano}.wav
+  latentmix separate song.mp3 --two-stems bass --mp3 -o out  # out/song/bass.mp3, out/song/no_bass.mp3
+  latentmix separate music/ -o sep -j 2 --skip-existing      # a folder, two tracks at a time, resumable
+  latentmix separate DATA/test/Track00002 -o sep             # a track folder: its mix.wav (or stems' sum)
+  latentmix separate DATA/test --method oracle-irm -o irm     # the ideal-ratio-mask ceiling (reads the stems)
+  latentmix separate song.wav --stems bass -o bass.flac       # one stem, one file
+
+Stems come back at the input's sample rate and channels (more than two channels: downmixed to stereo);
+--sr and --mono choose otherwise. --filename fields: {track} (the input's name; a mix.wav is named after its
+folder), {trackext} (with its extension), {stem}, {ext}. An existing output is kept unless --force.
+For --method oracle-irm give MSDM track folders (bass.wav, drums.wav, ...), a folder of them, or a mixture file
+next to its stem files; it writes at the stems' rate, mono."""
+
+
+def known_methods() -> list[str]:
+    from ..separation.registry import _BUILTIN, _FACTORIES
+    return sorted(set(_BUILTIN) | set(_FACTORIES))
 
 
 def register(subparsers) -> None:
     p = subparsers.add_parser("separate", help="separate mixtures into stems",
-                              description="Separate each mixture into stems and write OUT/<song>/<stem>.wav.",
-                              epilog=EPILOG)
-    p.add_argument("inputs", nargs="+", metavar="MIX", help="audio files or folders")
-    p.add_argument("-o", "--out", default="separated", help="output folder (default: separated)")
-    p.add_argument("--method", default="supervised", help="separation method (default: supervised)")
+                              description="Separate each mixture into stems and write OUT/<track>/<stem>.wav.",
+                              epilog=EPILOG, formatter_class=argparse.RawDescriptionHelpFormatter)
+    p.add_argument("inputs", nargs="+", metavar="MIX", help="audio files, track folders or folders of them")
+    p.add_argument("-o", "--out", default="separated",
+                   help="output folder (default: separated); a path ending in .wav/.flac/.mp3 is one file, for one "
+                        "input and one stem")
+    p.add_argument("-n", "--name", default=None, help="a shipped separator by name (see `latentmix models`)")
+    p.add_argument("--model", default=None, metavar="FILE", help="a separator model file")
+    p.add_argument("--method", default="supervised",
+                   help=f"separation method: {', '.join(known_methods())} (default: supervised)")
     p.add_argument("--stems", default=None, help="comma-separated stems to write (default: all of the method's)")
+    p.add_argument("--two-stems", default=None, metavar="STEM", help="write STEM and its complement no_STEM")
+    p.add_argument("--filename", default="{track}/{stem}.{ext}",
+                   help="output path under -o (default: {track}/{stem}.{ext})")
+    p.add_argument("--sr", type=int, default=None, help="output sample rate (default: the input's)")
+    p.add_argument("--mono", action="store_true", help="write mono stems (default: the input's channels)")
+    add_format_arguments(p)
+    p.add_argument("-j", "--jobs", type=arg("count"), default=1, help="tracks separated at once (default 1)")
+    p.add_argument("--force", action="store_true", help="overwrite existing outputs")
+    p.add_argument("--skip-existing", action="store_true", help="skip a track whose outputs all exist")
     p.add_argument("--segment", type=arg("seconds"), default=None,
                    help="segment length in seconds (default: method's)")
     p.add_argument("--overlap", type=arg("fraction"), default=0.25,
@@ -38,7 +75,6 @@ def register(subparsers) -> None:
     p.add_argument("--fix-nonfinite", action="store_true",
                    help="replace NaN/inf input samples with 0 (default: refuse)")
     p.add_argument("--device", default="auto", help="auto, cpu or cuda (default auto)")
-    p.add_argument("--model", default=None, help="model file for methods that load one")
     p.add_argument("--quiet", action="store_true", help="no progress output")
     p.add_argument("--report", action="store_true", help="also write an HTML report to OUT/report/index.html")
     b = p.add_argument_group("Bayesian methods (lq-vae, lass, hybrid)")
@@ -64,88 +100,276 @@ def parse_stems(spec: str | None, available) -> list[str]:
     return stems
 
 
-def _has_stems(folder: Path, stems) -> bool:
-    return any((folder / f"{s}{e}").is_file() for s in stems for e in AUDIO_EXTENSIONS)
+# ---------------------------------------------------------------- inputs
 
 
-def collect_reference_tracks(inputs, stems) -> list[tuple[str, Path | None, Path]]:
-    """(song, mixture file or None, folder with the stem files) for methods that need references."""
-    out = []
-    for p in map(Path, inputs):
+@dataclass
+class Item:
+    """One track to separate: its name, the mixture file (None: the sum of `stem_files`) and its stem files."""
+    track: str
+    trackext: str
+    mix: Path | None
+    stem_files: dict = field(default_factory=dict)      # stem name -> file
+    error: str | None = None                            # the input could not be used (reported in the batch)
+    outputs: dict = field(default_factory=dict)         # output name -> path (planned)
+
+    @property
+    def label(self) -> str:
+        return str(self.mix or (next(iter(self.stem_files.values())).parent if self.stem_files else self.track))
+
+
+def _audio_in(folder: Path) -> list[Path]:
+    return sorted(f for f in folder.iterdir() if f.is_file() and f.suffix.lower() in AUDIO_EXTENSIONS)
+
+
+def _stem_files(folder: Path, stems) -> dict:
+    found = {}
+    for f in _audio_in(folder):
+        if f.stem in stems and f.stem not in found:
+            found[f.stem] = f
+    return found
+
+
+def _mix_file(folder: Path) -> Path | None:
+    return next((f for f in _audio_in(folder) if f.stem.lower() in MIX_NAMES), None)
+
+
+def _track_name(f: Path) -> str:
+    return f.resolve().parent.name if f.stem.lower() in MIX_NAMES else f.stem
+
+
+def _folder_item(d: Path, stems) -> Item | None:
+    mix, found = _mix_file(d), _stem_files(d, stems)
+    if mix is None and not found:
+        return None
+    name = d.resolve().name
+    return Item(name, name, mix, found)
+
+
+def collect(inputs, needs_references: bool, stems) -> list[Item]:
+    """Items for every input: a file is a track (its stem files beside it count for reference methods), a track
+    folder (a mix file or stem files) is one track, other folders are searched for both. An input that does not
+    exist or holds nothing becomes an item with an `error`."""
+    items: list[Item] = []
+    track_stems = tuple(stems) if needs_references else TRACK_STEMS
+    for raw in inputs:
+        p = Path(raw)
         if not p.exists():
-            raise InputError(f"{p}: no such file or folder")
-        if p.is_file():
-            if not _has_stems(p.parent, stems):
-                raise InputError(f"{p}: no stem files ({', '.join(stems)}) next to this mixture")
-            song = p.parent.name if p.stem.lower() in ("mix", "mixture") else p.stem
-            out.append((song, p, p.parent))
-        elif _has_stems(p, stems):
-            out.append((p.name, None, p))
+            items.append(Item(p.name, p.name, p, error=f"{p}: no such file or folder"))
+        elif p.is_file():
+            found = _stem_files(p.parent, track_stems) if needs_references else {}
+            err = None
+            if needs_references and not found:
+                err = f"{p}: no stem files ({', '.join(track_stems)}) next to this mixture"
+            items.append(Item(_track_name(p), p.name, p, found, error=err))
         else:
-            found = sorted({f.parent for f in p.rglob("*") if f.is_file() and f.suffix.lower() in AUDIO_EXTENSIONS
-                            and f.stem in stems})
-            if not found:
-                raise InputError(f"{p}: no track folders with {'/'.join(stems)} stem files")
-            out.extend((d.name, None, d) for d in found)
-    return out
+            before = len(items)
+            _walk(p, items, track_stems, needs_references)
+            if len(items) == before:
+                what = f"track folders with {'/'.join(track_stems)} stem files" if needs_references else "audio files"
+                items.append(Item(p.name, p.name, None, error=f"{p}: no {what}"))
+    return items
 
 
-def _check_lengths(jobs, hop: int) -> None:
-    """Before anything is written: every mixture file holds at least one frame (`hop` samples at 22050 Hz)."""
-    from ..audio import info
-    for _song, mix_file, _stems in jobs:
-        if mix_file is None:
-            continue
-        frames, sr = info(mix_file)
-        if frames * SAMPLE_RATE / sr < hop:
-            raise InputError(f"{mix_file}: {frames} samples at {sr} Hz, shorter than one frame of the method "
-                             f"({hop} samples at {SAMPLE_RATE} Hz)")
+def _walk(d: Path, items: list, stems, needs_references: bool) -> None:
+    item = _folder_item(d, stems)
+    if item is not None and (item.stem_files or not needs_references):
+        items.append(item)
+        return
+    if not needs_references:
+        items.extend(Item(_track_name(f), f.name, f) for f in _audio_in(d))
+    for sub in sorted(q for q in d.iterdir() if q.is_dir() and not q.name.startswith(".")):
+        _walk(sub, items, stems, needs_references)
+
+
+def plan(items: list[Item], names: list[str], args, fmt: AudioFormat) -> OutputRoot:
+    """Give every item distinct track names and its output paths (checked by outputs.OutputRoot)."""
+    inputs = [f for it in items for f in ([it.mix] if it.mix else []) + list(it.stem_files.values())]
+    kind, out = target(args.out, len(items))
+    root = OutputRoot(out.parent if kind == "file" else out, inputs, args.force, args.skip_existing)
+    if kind == "file" and out.suffix.lower() not in AUDIO_EXTENSIONS:
+        raise OutputError(f"-o {out}: separate writes audio; give an audio file name or a folder")
+    if kind == "file" and len(names) != 1:
+        raise OutputError(f"-o {out}: names one file, but separate writes {len(names)} stems "
+                          f"({', '.join(names)}); give a folder, or one stem with --stems")
+    good = [it for it in items if it.error is None]
+    for it, name in zip(good, unique(sanitize(it.track) for it in good)):
+        it.track = name
+    seen: set[Path] = set()
+    for it in good:
+        for n in names:
+            p = root.check(out) if kind == "file" else root.template(
+                args.filename, track=it.track, trackext=it.trackext, stem=n, ext=fmt.ext)
+            base, k = p, 2
+            while p.resolve() in seen:             # a template without {track}: files of two tracks collide
+                p, k = base.with_name(f"{base.stem}_{k}{base.suffix}"), k + 1
+            seen.add(p.resolve())
+            it.outputs[n] = p
+    return root
+
+
+# ---------------------------------------------------------------- one track
+
+
+class Separation:
+    """What every track shares: the method, the output names and format, and the options."""
+
+    def __init__(self, args, method, stems: list[str]):
+        self.args, self.method, self.stems = args, method, stems
+        self.fmt = AudioFormat.from_args(args)
+        self.model_sr = int(getattr(method, "sample_rate", SAMPLE_RATE))
+        self.two = args.two_stems
+        self.names = [self.two, f"no_{self.two}"] if self.two else list(stems)
+
+    def read(self, it: Item):
+        """-> (mixture (C, T) at sr, sr, references (1, S, Tm) at the model rate or None)."""
+        from ..audio import info, read_audio
+        from ..metrics.protocols import load_stems
+        if self.method.needs_references:                                     # the stems' rate, mono
+            refs = load_stems(it.stem_files[next(iter(it.stem_files))].parent, self.method.stems, self.model_sr)
+            if it.mix is not None:
+                mix = read_audio(it.mix, self.model_sr, fix_nonfinite=self.args.fix_nonfinite)[:1]
+                T = min(mix.shape[-1], refs.shape[-1])
+                mix, refs = mix[..., :T], refs[..., :T]
+            else:
+                mix = refs.sum(0, keepdim=True)
+            return mix, self.model_sr, refs[None]
+        if it.mix is not None:
+            return read_audio(it.mix, sr=None, mono=False, fix_nonfinite=self.args.fix_nonfinite), \
+                info(it.mix)[1], None
+        files = list(it.stem_files.values())                                 # a track folder without a mix
+        sr = info(files[0])[1]
+        wavs = [read_audio(f, sr=sr, mono=False, fix_nonfinite=self.args.fix_nonfinite) for f in files]
+        T, C = min(w.shape[-1] for w in wavs), max(w.shape[0] for w in wavs)
+        return sum(w[:, :T].expand(C, T) for w in wavs).contiguous(), sr, None
+
+    def __call__(self, it: Item, progress: bool, log) -> list[Path]:
+        from ..formats import clip
+        from ..separation.fullband import separate_audio
+        wav, sr_in, refs = self.read(it)
+        need = int(getattr(self.method, "min_samples", 1) or 1)            # Bayesian methods need a codec frame
+        if wav.shape[-1] * self.model_sr / sr_in < need:
+            raise InputError(f"{it.label}: {wav.shape[-1]} samples at {sr_in} Hz, shorter than one frame of the "
+                             f"method ({need} samples at {self.model_sr} Hz)")
+        sr = int(self.args.sr or sr_in)
+        self.fmt.check_rate(sr)
+        stems, mix_out, note = separate_audio(self.method, wav, sr_in, sr, self.args.mono, self.args.segment,
+                                              self.args.overlap, self.args.batch_size, progress, refs)
+        if note:
+            log(f"note: {it.label}: {note}")
+        order = list(self.method.stems)
+        if self.two:
+            one = stems[:, order.index(self.two)]
+            arrays = {self.two: one, f"no_{self.two}": mix_out - one}
+        else:
+            arrays = {s: stems[:, order.index(s)] for s in self.stems}
+        arrays = clip(arrays, self.args.clip_mode)
+        with Transaction(self.args.force) as tx:
+            for name, path in it.outputs.items():
+                self.fmt.for_path(path).write(tx.temp(path), arrays[name], sr)
+        return list(it.outputs.values())
+
+
+# ---------------------------------------------------------------- the batch
 
 
 def run(args) -> int:
+    from ..device import resolve_device
+    from ..separation.registry import get_method
+    if not 0 <= args.overlap < 1:
+        raise ConfigError(f"--overlap {args.overlap}: must be in [0, 1)")
+    if args.segment is not None and not args.segment > 0:
+        raise ConfigError(f"--segment {args.segment}: must be positive")
+    if args.jobs < 1:
+        raise ConfigError(f"--jobs {args.jobs}: must be at least 1")
+    if args.sr is not None and not 1000 <= args.sr <= 384000:
+        raise ConfigError(f"--sr {args.sr}: must be a sample rate in 1000..384000 Hz")
+    if args.force and args.skip_existing:
+        raise ConfigError("--force and --skip-existing: choose one")
+    model = args.model
+    if args.name is not None:
+        if args.model is not None:
+            raise ConfigError("-n/--name and --model: choose one (a shipped name, or a file)")
+        from ..pretrained.registry import resolve_name
+        model = str(resolve_name(args.name, "separator"))
+    AudioFormat.from_args(args)                                        # option errors before any model loads
     device = resolve_device(args.device)
     bayes = {k: getattr(args, k) for k in ("beams", "chains", "priors", "counts", "select", "levels", "seed")}
     for k in ("beams", "chains", "levels"):
         if bayes[k] is not None and bayes[k] < 1:
             raise ConfigError(f"--{k} must be >= 1, got {bayes[k]}")
-    method = get_method(args.method, model=args.model, device=device, **bayes)
+    method = get_method(args.method, model=model, device=device, **bayes)
     stems = parse_stems(args.stems, method.stems)
-    if not 0 <= args.overlap < 1:
-        raise ConfigError(f"--overlap {args.overlap}: must be in [0, 1)")
-    if args.segment is not None and args.segment <= 0:
-        raise ConfigError(f"--segment {args.segment}: must be positive")
-    if method.needs_references:
-        jobs = collect_reference_tracks(args.inputs, method.stems)
-    else:
-        jobs = [(f.stem, f, None) for f in find_audio(args.inputs)]
-    _check_lengths(jobs, int(getattr(method, "min_samples", 1) or 1))   # Bayesian methods need a codec frame
-    out_root = Path(args.out)
+    if args.two_stems is not None:
+        if args.two_stems not in method.stems:
+            raise ConfigError(f"--two-stems {args.two_stems}: not a stem of this method "
+                              f"({', '.join(method.stems)})")
+        if args.stems:
+            raise ConfigError("--two-stems and --stems: choose one")
+    sep = Separation(args, method, stems)
+    items = collect(args.inputs, method.needs_references, method.stems)
+    root = plan(items, sep.names, args, sep.fmt)
     log = (lambda *a: None) if args.quiet else (lambda *a: print(*a, file=sys.stderr))
-    log(f"Separating {len(jobs)} track(s) with '{args.method}' on {device} into {out_root}")
-    mixtures = {}
-    for i, (song, mix_file, stem_dir) in enumerate(jobs, 1):
-        log(f"[{i}/{len(jobs)}] {mix_file or stem_dir}")
-        refs = None
-        if stem_dir is not None:
-            refs = load_stems(stem_dir, method.stems, SAMPLE_RATE)[None]           # (1, S, T)
-        if mix_file is not None:
-            mix = read_audio(mix_file, SAMPLE_RATE, fix_nonfinite=args.fix_nonfinite)[:1][None]      # (1, 1, T)
-            if refs is not None:
-                T = min(mix.shape[-1], refs.shape[-1])
-                mix, refs = mix[..., :T], refs[..., :T]
-        else:
-            mix = refs.sum(1, keepdim=True)
-        est = separate_long(method, mix.to(device), None if refs is None else refs.to(device), args.segment,
-                            args.overlap, SAMPLE_RATE, args.batch_size, progress=not args.quiet)
-        est = est[0].cpu()
-        for s in stems:
-            path = out_root / song / f"{s}.wav"
-            write_audio(path, est[method.stems.index(s)][None], SAMPLE_RATE)
-        mixtures[song] = mix_file
-        print(out_root / song)
+    log(f"Separating {len(items)} track(s) with '{args.method}' on {device} into {args.out}")
+    rc = _batch(items, sep, root, args, log)
     if args.report:
         from ..report import separation_page
-        page = separation_page(out_root, out_root / "report", mixtures=mixtures,
+        mixtures = {it.track: it.mix for it in items if it.error is None}
+        page = separation_page(root.root, root.root / "report", mixtures=mixtures,
                                title=f"Separation with '{args.method}'")
         log(f"report: {page}")
+    return rc
+
+
+def _one(it: Item, sep: Separation, root: OutputRoot, args, log, progress: bool) -> str:
+    """Separate one item -> 'done' or 'skipped'; raises LatentmixError/OSError for the batch to report."""
+    if it.error:
+        raise InputError(it.error)
+    paths = list(it.outputs.values())
+    if args.skip_existing and root.exists(paths):
+        log(f"skip {it.label}: its outputs exist")
+        return "skipped"
+    root.refuse_existing(paths)
+    written = sep(it, progress, log)
+    print(os.path.commonpath([str(p) for p in written]) if len(written) > 1 else written[0], flush=True)
+    return "done"
+
+
+def _batch(items: list[Item], sep: Separation, root: OutputRoot, args, log) -> int:
+    failed: list[tuple[Item, str]] = []
+    done = skipped = 0
+    progress = not args.quiet and args.jobs == 1
+
+    def attempt(i_it):
+        i, it = i_it
+        log(f"[{i}/{len(items)}] {it.label}")
+        try:
+            return _one(it, sep, root, args, log, progress), None
+        except (LatentmixError, OSError) as e:
+            msg = str(e) if isinstance(e, LatentmixError) else f"{it.label}: {e.strerror or e}"
+            if getattr(args, "debug", False):
+                raise
+            if len(items) == 1:
+                raise e if isinstance(e, LatentmixError) else OutputError(msg) from None
+            print(f"error: {msg}", file=sys.stderr, flush=True)
+            return "failed", msg
+
+    work = list(enumerate(items, 1))
+    if args.jobs > 1 and len(items) > 1:
+        from concurrent.futures import ThreadPoolExecutor
+        with ThreadPoolExecutor(min(args.jobs, len(items))) as pool:
+            results = list(pool.map(attempt, work))
+    else:
+        results = [attempt(w) for w in work]
+    for (_, it), (status, msg) in zip(work, results):
+        if status == "failed":
+            failed.append((it, msg))
+        done += status == "done"
+        skipped += status == "skipped"
+    if failed:
+        print(f"error: {len(failed)} of {len(items)} track(s) failed ({done} separated, {skipped} skipped): "
+              + "; ".join(str(it.label) for it, _ in failed), file=sys.stderr)
+        return 2
+    if skipped:
+        log(f"{done} separated, {skipped} skipped (outputs exist)")
     return 0

@@ -39,6 +39,11 @@ def model_file_id(path) -> dict:
     return {"model": path.name, "model_sha256": hashlib.sha256(path.read_bytes()).hexdigest()[:16]}
 
 
+def _device_of(model) -> torch.device:
+    p = next(iter(model.parameters()), None) if hasattr(model, "parameters") else None
+    return p.device if p is not None else torch.device("cpu")
+
+
 class CodecModel(abc.ABC):
     """The codec contract (see the module docstring). Mixed into a torch module next to `ModelIO`."""
 
@@ -142,6 +147,33 @@ class CodecModel(abc.ABC):
                 if progress is not None:
                     progress(f1 - f0)
         return torch.cat(out, -1)
+
+    # ------------------------------------------------------------------ audio in its own format
+    def compress(self, wav: torch.Tensor, sample_rate: int | None = None, num_codebooks: int | None = None,
+                 chunk_frames: int = 2048) -> dict:
+        """wav (channels, T) at `sample_rate` (default: the codec's) -> {"codes": (C, n, F) int64, "sample_rate",
+        "channels", "length"}: each channel encoded on its own at the codec's rate (a mono codec), in inference
+        mode and in chunks (codes equal to whole-signal codes). `decompress` gives the audio back."""
+        from ..audio import to_rate
+        sr = int(sample_rate or self.sample_rate)
+        if wav.dim() != 2:
+            raise ValueError(f"compress: expected audio (channels, time), got {tuple(wav.shape)}")
+        Tm = int(round(wav.shape[-1] * self.sample_rate / sr))
+        x = torch.from_numpy(to_rate(wav.detach().cpu().float().numpy(), sr, self.sample_rate, Tm))
+        x = x[:, None] if self.channels == 1 else x[None]
+        with torch.inference_mode():
+            codes = self.encode_chunked(x.to(_device_of(self)), num_codebooks, chunk_frames)
+        return {"codes": codes, "sample_rate": sr, "channels": int(wav.shape[0]), "length": int(wav.shape[-1]),
+                "model_length": Tm}
+
+    def decompress(self, compressed: dict, chunk_frames: int = 2048) -> torch.Tensor:
+        """The inverse of `compress`: (channels, length) at its sample_rate, exactly the input's length."""
+        from ..audio import to_rate
+        with torch.inference_mode():
+            wav = self.decode_chunked(compressed["codes"], chunk_frames)[..., :compressed["model_length"]]
+        x = wav.reshape(-1, wav.shape[-1]) if self.channels == 1 else wav[0]
+        return torch.from_numpy(to_rate(x.cpu().numpy(), self.sample_rate, compressed["sample_rate"],
+                                        compressed["length"]))
 
     # ------------------------------------------------------------------ the .lmxc header
     def code_header(self, original_length: int, chunk_frames: int | None = None, model_id: dict | None = None,

@@ -175,10 +175,19 @@ class Codec(nn.Module, ModelIO, CodecModel):
         """codes (B, K, F) -> z_q (B, D, F); K may be below num_codebooks."""
         return self.quantizer.decode(codes)
 
-    def decode(self, codes: torch.Tensor) -> torch.Tensor:
-        """codes (B, K, F) -> wav (B, C, F * hop)."""
+    def decode(self, codes: torch.Tensor, length: int | None = None) -> torch.Tensor:
+        """codes (B, K, F) -> wav (B, C, F * hop), or its first `length` samples (the encoded signal's length)."""
         with inference_cache():
-            return self.decoder(self.from_codes(codes))
+            wav = self.decoder(self.from_codes(codes))
+        return wav if length is None else wav[..., :int(length)]
+
+    @classmethod
+    def from_pretrained(cls, name: str = "codec", device="cpu") -> Codec:
+        """The shipped codec by name (`latentmix models`) or a model file, ready for inference: eval mode and
+        frozen (its outputs never require grad; call `requires_grad_(True)` to fine-tune)."""
+        from ..pretrained.registry import resolve_model, resolve_name
+        path = resolve_name(name, "codec") if name in ("codec", "default") else resolve_model(name, "codec")
+        return cls.load(path, device).requires_grad_(False)
 
     # ------------------------------------------------------------------ chunked inference (CodecModel)
     def context_frames(self) -> tuple[int, int]:

@@ -1,7 +1,7 @@
 """Writes datasets in the MSDM layout: synthetic songs (procedural or SoundFont) or rendered MIDI files.
 
-`ROOT/{train,validation,test}/TrackNNNNN/{bass,drums,guitar,piano}.wav` (22050 Hz mono float32) + song.mid +
-metadata.json; track i's seed derives from (seed, i), so one seed gives byte-identical files.
+`ROOT/{train,validation,test}/TrackNNNNN/{bass,drums,guitar,piano}.wav` (22050 Hz mono float32), mix.wav (their sum),
+song.mid and metadata.json; track i's seed derives from (seed, i), so one seed gives byte-identical files.
 """
 from __future__ import annotations
 
@@ -73,6 +73,11 @@ def write_wav(path, wav: np.ndarray, sr: int = SAMPLE_RATE) -> None:
         Path(tmp).write_bytes(bytes(data))
 
 
+def write_mix(tdir: Path, stems) -> None:
+    """TRACK/mix.wav: the float32 sum of the stems as written (what `latentmix separate TRACK` separates)."""
+    write_wav(tdir / "mix.wav", np.sum(np.stack([np.asarray(s, np.float32) for s in stems]), 0, dtype=np.float32))
+
+
 def write_json(path, obj) -> None:
     with atomic_path(path) as tmp:
         Path(tmp).write_text(json.dumps(obj, indent=2, sort_keys=True) + "\n")
@@ -99,6 +104,7 @@ def _synth_track(job: dict) -> str:
         stems = render_song(song, sr=SAMPLE_RATE)
     for s in STEMS:
         write_wav(tdir / f"{s}.wav", stems[s])
+    write_mix(tdir, [stems[s] for s in STEMS])
     song.to_midi(tdir / "song.mid")
     meta = song.metadata()
     meta.update(track=tdir.name, split=job["split"], index=job["index"], dataset_seed=job["dataset_seed"],
@@ -182,6 +188,7 @@ def _midi_track(job: dict) -> str:
     tdir = Path(job["dir"])
     for s, wav in stems.items():
         write_wav(tdir / f"{s}.wav", wav)
+    write_mix(tdir, list(stems.values()))
     with atomic_path(tdir / "song.mid") as tmp:
         Path(tmp).write_bytes(Path(job["midi"]).read_bytes())
     write_json(tdir / "metadata.json", {

@@ -360,7 +360,7 @@ def evaluate_opus(items, kbps_list, mode: str = "hard-cbr", metrics=DEFAULT_METR
     items = _mono_items(items)
     records, summaries = [], []
     with tempfile.TemporaryDirectory(prefix="latentmix_opus_") as tmp:
-        for kbps in tqdm(kbps_list, desc="opus", disable=not progress, file=sys.stderr):
+        for kbps in tqdm(kbps_list, desc="opus", disable=None if progress else True, file=sys.stderr):
             decoded, payloads, lags, secs = [], [], [], []
             for _, x in items:
                 t0 = time.perf_counter()
@@ -522,7 +522,7 @@ def evaluate_codec(codec, items, levels=None, *, name: str = "codec", metrics=DE
     with tempfile.TemporaryDirectory(prefix="latentmix_codec_") as tmp, torch.inference_mode():
         if warmup:
             _roundtrip(codec, items[0][1], top, continuous, chunk_frames)
-        for item, x3 in tqdm(items, desc=name, disable=not progress, file=sys.stderr):
+        for item, x3 in tqdm(items, desc=name, disable=None if progress else True, file=sys.stderr):
             T = x3.shape[-1]
             ys, per = [], []
             for n in levels:

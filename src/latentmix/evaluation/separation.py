@@ -268,7 +268,7 @@ def evaluate_separation(candidates, data=None, split: str | None = "test", proto
     records = {c.name: [] for c in cands}
     compute = {c.name: 0.0 for c in cands}
     audio_s, warmed = 0.0, warmup_seconds <= 0
-    for track in tqdm(tracks, desc="separation", unit="track", disable=not progress, file=sys.stderr,
+    for track in tqdm(tracks, desc="separation", unit="track", disable=None if progress else True, file=sys.stderr,
                       dynamic_ncols=True):
         refs = load_track(track, P.sample_rate, stems=P.stems)                # (S, T)
         mix = P.make_mixture(refs).float()                                     # (T,)

@@ -31,6 +31,29 @@ SHIPPED = {
 }
 
 
+DESCRIPTIONS = {
+    "codec": "codec v2 (spectral), 22050 Hz mono, residual VQ; `latentmix codec ...`",
+    "separator": "spectrogram-mask separator, 22050 Hz, bass/drums/guitar/piano; `latentmix separate -n separator`",
+}
+
+
+def shipped_models(kind: str | None = None) -> list[dict]:
+    """The shipped models (of `kind`, or all): name, kind, path, installed, description."""
+    return [{"name": name, "kind": name, "path": HERE / fname, "installed": (HERE / fname).exists(),
+             "description": DESCRIPTIONS.get(name, "")}
+            for name, (fname, _) in SHIPPED.items() if kind in (None, name)]
+
+
+def resolve_name(name: str, kind: str) -> Path:
+    """The file of the shipped `kind` model called `name` (`-n/--name`); ConfigError listing the names."""
+    from ..errors import ConfigError
+    names = [m["name"] for m in shipped_models(kind)]
+    if name not in names + ["default"]:
+        raise ConfigError(f"-n {name}: no shipped {kind} model of that name (known: {', '.join(names) or 'none'}; "
+                          f"see `latentmix models`, or pass a file with --model)")
+    return resolve_model(None, kind)
+
+
 def default_codec_path() -> Path:
     return HERE / SHIPPED["codec"][0]
 

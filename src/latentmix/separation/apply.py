@@ -91,7 +91,7 @@ def apply_chunked(fn, mix: torch.Tensor, segment: int, overlap: float = 0.25, ho
     it = batches
     if progress:
         from tqdm import tqdm
-        it = tqdm(batches, unit="batch", leave=False, dynamic_ncols=True)
+        it = tqdm(batches, unit="batch", leave=False, dynamic_ncols=True, disable=None)  # a terminal only
     for group in it:
         chunks = []
         for a in group:
