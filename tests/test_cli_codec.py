@@ -232,3 +232,12 @@ def test_action_skips_option_values():
     argv = ["codec", "x.lmxc", "--model", "m.safetensors", "-o", "y.wav", "--quiet", "--chunk-seconds", "5"]
     assert infer_action(argv)[1] == "decode"
     assert infer_action(["codec", "x.wav", "--model", "m.safetensors", "-o", "y"])[1] == "encode"
+
+
+def test_action_inferred_when_options_come_first():
+    from latentmix.cli.codec import infer_action
+    assert infer_action(["codec", "-o", "z.wav", "x.lmxc"])[1] == "decode"
+    assert infer_action(["codec", "--quiet", "x.lmxc", "-o", "z.wav"])[1] == "decode"
+    assert infer_action(["codec", "--model", "m.safetensors", "song.wav", "-o", "rt.wav"])[1] == "roundtrip"
+    for unchanged in (["codec", "--help"], ["codec", "--quiet", "encode", "a.wav", "-o", "c"], ["codec"]):
+        assert infer_action(unchanged) == unchanged

@@ -1,13 +1,15 @@
 """The Generator API and `latentmix generate`: tiny random models saved to files, real sampling and decoding."""
 from __future__ import annotations
 
+import argparse
+
 import numpy as np
 import pytest
 import soundfile as sf
 import torch
 
 from latentmix.cli import main
-from latentmix.errors import ConfigError, ModelFileError
+from latentmix.errors import ConfigError, ModelFileError, OutputError
 
 
 def _codec():
@@ -106,10 +108,25 @@ def test_prompt_file_names_and_slugs(tmp_path):
     prompts = prompts_from_file(f)
     assert prompts == ["Funky bass & drums, 120 BPM!", "a calm ballad", "Funky bass & drums, 120 BPM!"]
     assert slug(prompts[0]) == "funky_bass_drums_120_bpm" and slug("../..") == "untitled"
-    paths = _targets(str(tmp_path / "o"), prompts)
+    args = argparse.Namespace(out=str(tmp_path / "o"), cont=None, force=False)
+    _, paths, record = _targets(args, prompts)
     assert len(set(paths)) == 3 and all(p.parent == tmp_path / "o" for p in paths)
-    with pytest.raises(ConfigError, match="one file"):
-        _targets(str(tmp_path / "o.wav"), prompts)
+    assert record == tmp_path / "o" / "generation.json"
+    with pytest.raises(OutputError, match="one file"):
+        _targets(argparse.Namespace(out=str(tmp_path / "o.wav"), cont=None, force=False), prompts)
+
+
+def test_generate_refuses_existing_outputs_and_the_continue_input(tmp_path, capsys):
+    """Outputs go through latentmix.outputs: an existing clip is kept unless --force; -o onto the --continue
+    file is refused; both before any model loads, and nothing is written."""
+    from latentmix.cli import main
+    (tmp_path / "x.wav").write_bytes(b"mine")
+    assert main(["generate", "a calm piano", "-o", str(tmp_path / "x.wav"), "--quiet"]) == 2
+    assert "already exists (use --force" in capsys.readouterr().err and (tmp_path / "x.wav").read_bytes() == b"mine"
+    assert main(["generate", "more", "--continue", str(tmp_path / "x.wav"), "-o", str(tmp_path / "x.wav"),
+                 "--force", "--quiet"]) == 2
+    assert "is one of the inputs" in capsys.readouterr().err and (tmp_path / "x.wav").read_bytes() == b"mine"
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["x.wav"]
 
 
 def test_text_encoder_embeds_warns_on_long_prompts_and_refuses_empty():

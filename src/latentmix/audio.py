@@ -124,10 +124,11 @@ def info(path) -> tuple[int, int]:
     return i.frames, i.samplerate
 
 
-def write_audio(path, wav, sr: int = SAMPLE_RATE, subtype: str = "PCM_16") -> None:
+def write_audio(path, wav, sr: int = SAMPLE_RATE, subtype: str = "PCM_16", format: str | None = None) -> None:
     """Write (channels, time) or (time,) audio atomically: a temporary file in the same folder, then rename.
 
-    Values are clipped to [-1, 1]; nothing half-written is left behind on failure.
+    Values are clipped to [-1, 1]; nothing half-written is left behind on failure. `format` (WAV, FLAC) defaults
+    to the one `path`'s extension names (for a temporary path of another name, give it).
     """
     path = Path(path)
     if isinstance(wav, torch.Tensor):
@@ -136,7 +137,7 @@ def write_audio(path, wav, sr: int = SAMPLE_RATE, subtype: str = "PCM_16") -> No
     if wav.ndim == 2:
         wav = wav.T
     wav = np.clip(wav, -1.0, 1.0)
-    fmt = "FLAC" if path.suffix.lower() == ".flac" else "WAV"
+    fmt = format or ("FLAC" if path.suffix.lower() == ".flac" else "WAV")
     from .fileio import atomic_path
     with atomic_path(path) as tmp:
         sf.write(str(tmp), wav, sr, subtype=subtype, format=fmt)

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import json
 import os
+import threading
 from pathlib import Path
 
 from .fileio import atomic_path
@@ -41,6 +42,7 @@ class Manifest:
     def __init__(self, out, rank: int = 0):
         self.out, self.rank = Path(out), int(rank)
         self.path = self.out / f"manifest.rank{self.rank}.jsonl"
+        self._lock = threading.Lock()
 
     def records(self) -> list[dict]:
         """Every record of every rank's file and of the merged file (unreadable lines are skipped: a line cut
@@ -69,13 +71,17 @@ class Manifest:
     def record(self, input_path, outputs, seconds: float, status: str = "ok", error: str | None = None) -> None:
         """Append one item's record (fsynced)."""
         self.out.mkdir(parents=True, exist_ok=True)
-        rec = {"input": key(input_path), "outputs": [str(p) for p in outputs], "seconds": round(float(seconds), 3),
+        rec = {"input": key(input_path), "outputs": [key(p) for p in outputs], "seconds": round(float(seconds), 3),
                "status": status, "rank": self.rank}
         if error:
             rec["error"] = error
-        cut = self.path.is_file() and self.path.stat().st_size > 0 and not self.path.read_bytes().endswith(b"\n")
-        with open(self.path, "a", encoding="utf-8") as f:
-            f.write(("\n" if cut else "") + json.dumps(rec) + "\n")      # a line cut by a kill stays alone
+        with self._lock, open(self.path, "a+b") as f:              # -j threads append one line at a time
+            f.seek(0, os.SEEK_END)
+            cut = False
+            if f.tell() > 0:
+                f.seek(-1, os.SEEK_END)
+                cut = f.read(1) != b"\n"
+            f.write((("\n" if cut else "") + json.dumps(rec) + "\n").encode("utf-8"))   # a cut line stays alone
             f.flush()
             os.fsync(f.fileno())
 

@@ -19,6 +19,7 @@ Every writer of the CLI (separate, codec encode/decode/roundtrip) goes through h
 from __future__ import annotations
 
 import atexit
+import glob
 import os
 import signal
 import tempfile
@@ -250,6 +251,18 @@ def _unlink(p: Path) -> None:
         Path(p).unlink()
     except FileNotFoundError:
         pass
+
+
+def remove_stale_temps(paths) -> int:
+    """Remove the temporaries a killed process (SIGKILL: no cleanup ran) left beside these final paths; only for
+    outputs no live process is writing (a resumed batch item). -> the number removed."""
+    n = 0
+    for final in map(Path, paths):
+        if final.parent.is_dir():
+            for tmp in final.parent.glob(f".{glob.escape(final.name)}.*.tmp"):
+                _unlink(tmp)
+                n += 1
+    return n
 
 
 def remove_live_temps() -> None:

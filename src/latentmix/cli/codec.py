@@ -33,11 +33,11 @@ def infer_action(argv: list[str]) -> list[str]:
         i = next(k for k, a in enumerate(argv) if not a.startswith("-"))
     except StopIteration:
         return argv
-    if argv[i] != "codec" or i + 1 >= len(argv) or argv[i + 1] in ACTIONS or argv[i + 1].startswith("-"):
+    if argv[i] != "codec":
         return argv
     rest = argv[i + 1:]
     ins, out, k = [], "", 0
-    while k < len(rest):
+    while k < len(rest):                                        # the positionals, wherever the options are
         a = rest[k]
         if a in ("-o", "--out") and k + 1 < len(rest):
             out = rest[k + 1]
@@ -46,6 +46,8 @@ def infer_action(argv: list[str]) -> list[str]:
         elif not a.startswith("-"):
             ins.append(a)
         k += 1
+    if not ins or ins[0] in ACTIONS or any(a in ("-h", "--help") for a in rest):
+        return argv
     if ins and all(Path(a).suffix.lower() in CODE_EXTENSIONS for a in ins):
         action = "decode"
     elif Path(out).suffix.lower() in AUDIO_EXTENSIONS:
@@ -129,6 +131,12 @@ def _batch(args, pairs, root, work) -> int:
             if len(pairs) == 1:
                 raise e if isinstance(e, LatentmixError) else OutputError(msg) from None
             print(f"error: {msg}", file=sys.stderr, flush=True)
+            failed.append(str(src))
+        except Exception as e:             # a bug, not a bad input: one file's crash must not end the batch
+            if len(pairs) == 1 or getattr(args, "debug", False):
+                raise
+            print(f"error: {src}: unexpected {type(e).__name__}: {e} (a bug: please report it; --debug shows "
+                  "where)", file=sys.stderr, flush=True)
             failed.append(str(src))
     if failed:
         print(f"error: {len(failed)} of {len(pairs)} file(s) failed ({done} done, {skipped} skipped): "

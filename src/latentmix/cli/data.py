@@ -141,7 +141,7 @@ def _counts(args) -> int:
     if counts.codec_hash != codec_hash(codec) or counts.levels != args.levels:
         raise ConfigError(f"{out}: counts of another codec or number of levels; write a new file")
     total = len(list_tracks(args.pairs, args.split))
-    with tqdm(total=total, unit="pair", disable=args.quiet, file=sys.stderr) as bar:
+    with tqdm(total=total, unit="pair", disable=True if args.quiet else None, file=sys.stderr) as bar:
         bar.update(min(total, counts.pairs))
         n = counts.update(codec, iter_pairs(args.pairs, args.split, codec.sample_rate), save_to=out,
                           progress=bar.update)

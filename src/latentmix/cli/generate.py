@@ -39,6 +39,7 @@ def register(subparsers) -> None:
     p.add_argument("--model", default=None, help="prior model file or shipped name (default: the text prior)")
     p.add_argument("--codec", default=None, help="codec model file (default: the shipped codec)")
     p.add_argument("--report", action="store_true", help="also write an HTML page (players, spectrograms)")
+    p.add_argument("--force", action="store_true", help="overwrite existing outputs")
     p.add_argument("--quiet", action="store_true", help="no progress bar")
     p.set_defaults(func=run)
 
@@ -67,25 +68,25 @@ def _check(args) -> list[str] | None:
     return prompts
 
 
-def _targets(out: str, names: list[str]) -> list[Path]:
-    """One output file per clip: -o as a file for one clip (.wav/.flac), else a folder of prompt-named files."""
+def _targets(args, names: list[str]):
+    """(OutputRoot, one output file per clip, the record's path): -o as a file for one clip (.wav/.flac), else a
+    folder of prompt-named files; checked by latentmix.outputs (under -o, not the --continue input, nothing
+    existing replaced unless --force)."""
     from ..generation import slug
-    o = Path(out)
-    if o.suffix.lower() in (".wav", ".flac"):
-        if len(names) != 1:
-            raise ConfigError(f"-o {out} names one file but there are {len(names)} prompts; give a folder")
-        return [o]
-    paths, seen = [], {}
-    for n in names:
-        s = slug(n)
-        seen[s] = seen.get(s, 0) + 1
-        paths.append(o / (f"{s}.wav" if seen[s] == 1 else f"{s}_{seen[s]}.wav"))
-    return paths
+    from ..outputs import OutputRoot, target, unique
+    kind, out = target(args.out, len(names))
+    if kind == "file" and out.suffix.lower() not in (".wav", ".flac"):
+        raise ConfigError(f"-o {out}: generate writes .wav or .flac; give such a name or a folder")
+    root = OutputRoot(out.parent if kind == "file" else out, [args.cont] if args.cont else [], args.force)
+    paths = [root.check(out)] if kind == "file" else [root.path(f"{s}.wav") for s in unique(map(slug, names))]
+    record = paths[0].with_suffix(".json") if kind == "file" else root.path("generation.json")
+    root.refuse_existing(paths + [record])
+    return root, paths, record
 
 
 def run(args) -> int:
     prompts = _check(args)
-    targets = _targets(args.out, prompts or ["unconditional"])
+    _root, targets, record_path = _targets(args, prompts or ["unconditional"])
     prompt_audio = None
     from ..generation import Generator
     gen = Generator.from_pretrained(args.model, args.codec)
@@ -96,30 +97,30 @@ def run(args) -> int:
             raise InputError(f"{args.cont}: the audio prompt is shorter than one codec frame")
     wav = _sample(gen, prompts, prompt_audio, args)
     from ..audio import resample, write_audio
+    from ..outputs import Transaction
     sr = args.sr or gen.sample_rate
-    for path, clip in zip(targets, wav):
-        path.parent.mkdir(parents=True, exist_ok=True)
-        x = clip.numpy()
-        if sr != gen.sample_rate:
-            x = resample(x.T, gen.sample_rate, sr).T
-        write_audio(path, x, sr)
+    with Transaction(args.force) as tx:                  # every clip and the record, or nothing
+        for path, clip in zip(targets, wav):
+            x = clip.numpy()
+            if sr != gen.sample_rate:
+                x = resample(x.T, gen.sample_rate, sr).T
+            write_audio(tx.temp(path), x, sr, format=path.suffix.lstrip(".").upper())
+        _write_record(tx.temp(record_path), args, prompts, targets, record_path, prompt_audio, gen.sample_rate)
+    for path in targets:
         print(path)
     if prompt_audio is not None:
         print(f"(each file starts with the {prompt_audio.shape[-1] / gen.sample_rate:.2f} s audio prompt)",
               file=sys.stderr)
-    record = _write_record(args, prompts, targets, prompt_audio, gen.sample_rate)
     if args.report:
         from ..report import generation_page
-        page = generation_page(record, record.parent / f"{record.stem}_report")
+        page = generation_page(record_path, record_path.parent / f"{record_path.stem}_report")
         print(f"report: {page}", file=sys.stderr)
     return 0
 
 
-def _write_record(args, prompts, targets, prompt_audio, sr: int) -> Path:
-    """The generation record (report/generation.py's format) beside the outputs; returns its path."""
-    from ..fileio import write_json
-    single = len(targets) == 1 and Path(args.out).suffix.lower() in (".wav", ".flac")
-    path = targets[0].with_suffix(".json") if single else Path(args.out) / "generation.json"
+def _write_record(tmp: Path, args, prompts, targets, path: Path, prompt_audio, sr: int) -> None:
+    """The generation record (report/generation.py's format) for `path`, written to its temporary `tmp`."""
+    import json
     settings = {k: getattr(args, k) for k in ("duration", "cfg", "top_k", "top_p", "temperature", "seed",
                                                "denoise", "model")}
     rec = {"prompt": "; ".join(prompts) if prompts else None, "settings": settings,
@@ -127,8 +128,7 @@ def _write_record(args, prompts, targets, prompt_audio, sr: int) -> Path:
                        for t, lab in zip(targets, prompts or ["unconditional"])],
            "prompt_audio": str(Path(args.cont).resolve()) if args.cont else None,
            "prompt_seconds": round(prompt_audio.shape[-1] / sr, 3) if prompt_audio is not None else None}
-    write_json(path, rec)
-    return path
+    tmp.write_text(json.dumps(rec, indent=2) + "\n", encoding="utf-8")
 
 
 def _sample(gen, prompts, prompt_audio, args):

@@ -12,13 +12,14 @@ from __future__ import annotations
 import argparse
 import os
 import sys
+import time
 from dataclasses import dataclass, field
 from pathlib import Path
 
 from .. import SAMPLE_RATE, STEMS
 from ..errors import ConfigError, InputError, LatentmixError, OutputError
 from ..formats import AudioFormat, add_format_arguments
-from ..outputs import AUDIO_EXTENSIONS, OutputRoot, Transaction, sanitize, target, unique
+from ..outputs import AUDIO_EXTENSIONS, OutputRoot, Transaction, is_file_target, sanitize, target, unique
 from ..validation import arg
 
 MIX_NAMES = ("mix", "mixture")
@@ -77,6 +78,9 @@ def register(subparsers) -> None:
     p.add_argument("--device", default="auto", help="auto, cpu or cuda (default auto)")
     p.add_argument("--quiet", action="store_true", help="no progress output")
     p.add_argument("--report", action="store_true", help="also write an HTML report to OUT/report/index.html")
+    p.add_argument("--manifest", action="store_true",
+                   help="record each finished track in OUT/manifest.jsonl and skip recorded tracks on a rerun "
+                        "(always on under torchrun, which shards the tracks over its ranks)")
     b = p.add_argument_group("Bayesian methods (lq-vae, lass, hybrid)")
     b.add_argument("--beams", type=int, default=None, help="beam search with this many beams")
     b.add_argument("--chains", type=int, default=None, help="ancestral sampling with this many chains")
@@ -275,7 +279,6 @@ class Separation:
 
 def run(args) -> int:
     from ..device import resolve_device
-    from ..separation.registry import get_method
     if not 0 <= args.overlap < 1:
         raise ConfigError(f"--overlap {args.overlap}: must be in [0, 1)")
     if args.segment is not None and not args.segment > 0:
@@ -293,7 +296,25 @@ def run(args) -> int:
         from ..pretrained.registry import resolve_name
         model = str(resolve_name(args.name, "separator"))
     AudioFormat.from_args(args)                                        # option errors before any model loads
-    device = resolve_device(args.device)
+    from ..manifest import rank_world
+    rank, world = rank_world()
+    dist_info = None
+    if world > 1:                         # torchrun: one process group, for the final barrier and summary only
+        from ..train.ddp import setup_distributed
+        dist_info = setup_distributed(args.device, timeout_s=7 * 24 * 3600)
+        device = str(dist_info.device)
+    else:
+        device = resolve_device(args.device)
+    try:
+        return _run(args, model, device, rank, world)
+    finally:
+        if dist_info is not None:
+            from ..train.ddp import cleanup
+            cleanup(dist_info, barrier=False)
+
+
+def _run(args, model, device: str, rank: int, world: int) -> int:
+    from ..separation.registry import get_method
     bayes = {k: getattr(args, k) for k in ("beams", "chains", "priors", "counts", "select", "levels", "seed")}
     for k in ("beams", "chains", "levels"):
         if bayes[k] is not None and bayes[k] < 1:
@@ -308,11 +329,21 @@ def run(args) -> int:
             raise ConfigError("--two-stems and --stems: choose one")
     sep = Separation(args, method, stems)
     items = collect(args.inputs, method.needs_references, method.stems)
-    root = plan(items, sep.names, args, sep.fmt)
-    log = (lambda *a: None) if args.quiet else (lambda *a: print(*a, file=sys.stderr))
-    log(f"Separating {len(items)} track(s) with '{args.method}' on {device} into {args.out}")
-    rc = _batch(items, sep, root, args, log)
-    if args.report:
+    root = plan(items, sep.names, args, sep.fmt)          # the same on every rank: names and paths agree
+    who = f"[rank {rank}/{world}] " if world > 1 else ""
+    log = (lambda *a: None) if args.quiet else (lambda *a: print(who + " ".join(map(str, a)), file=sys.stderr))
+    manifest, mine = None, items
+    if world > 1 or args.manifest:
+        from ..manifest import Manifest, shard
+        if is_file_target(args.out):
+            raise ConfigError(f"-o {args.out}: --manifest and torchrun need an output folder")
+        manifest = Manifest(root.root, rank)
+        mine = shard(items, rank, world)
+    log(f"Separating {len(mine)} track(s) with '{args.method}' on {device} into {args.out}")
+    rc = _batch(mine, sep, root, args, log, manifest)
+    if manifest is not None:
+        rc = _finish(manifest, rc, world, log)
+    if args.report and rank == 0:
         from ..report import separation_page
         mixtures = {it.track: it.mix for it in items if it.error is None}
         page = separation_page(root.root, root.root / "report", mixtures=mixtures,
@@ -335,23 +366,55 @@ def _one(it: Item, sep: Separation, root: OutputRoot, args, log, progress: bool)
     return "done"
 
 
-def _batch(items: list[Item], sep: Separation, root: OutputRoot, args, log) -> int:
+def item_key(it: Item) -> str:
+    """How a track is named in the manifest: its mixture file, or its folder when it has none."""
+    from ..manifest import key
+    return key(it.mix if it.mix is not None else next(iter(it.stem_files.values())).parent
+               if it.stem_files else it.track)
+
+
+def _batch(items: list[Item], sep: Separation, root: OutputRoot, args, log, manifest=None) -> int:
+    """Separate every item (`-j` at a time); a failure is reported and the rest go on. With a manifest, items it
+    records as done are skipped (unless --force), every outcome is recorded, and even one item never raises."""
     failed: list[tuple[Item, str]] = []
     done = skipped = 0
     progress = not args.quiet and args.jobs == 1
+    finished = manifest.done() if manifest is not None and not args.force else set()
 
     def attempt(i_it):
         i, it = i_it
         log(f"[{i}/{len(items)}] {it.label}")
+        t0 = time.perf_counter()
+        if it.error is None and item_key(it) in finished:
+            log(f"skip {it.label}: done (manifest)")
+            return "skipped", None
         try:
-            return _one(it, sep, root, args, log, progress), None
+            if manifest is not None and it.error is None:
+                from ..outputs import remove_stale_temps
+                remove_stale_temps(it.outputs.values())            # left by a killed run of this item
+            status = _one(it, sep, root, args, log, progress)
+            if manifest is not None and status == "done":
+                manifest.record(item_key(it), list(it.outputs.values()), time.perf_counter() - t0)
+            return status, None
         except (LatentmixError, OSError) as e:
             msg = str(e) if isinstance(e, LatentmixError) else f"{it.label}: {e.strerror or e}"
             if getattr(args, "debug", False):
                 raise
-            if len(items) == 1:
+            if len(items) == 1 and manifest is None:
                 raise e if isinstance(e, LatentmixError) else OutputError(msg) from None
             print(f"error: {msg}", file=sys.stderr, flush=True)
+            if manifest is not None:
+                manifest.record(it.mix or it.track if it.error else item_key(it), [], time.perf_counter() - t0,
+                                status="failed", error=msg)
+            return "failed", msg
+        except Exception as e:             # a bug, not a bad input: one track's crash must not end the batch
+            if len(items) == 1 and manifest is None or getattr(args, "debug", False):
+                raise
+            msg = f"{it.label}: unexpected {type(e).__name__}: {e} (a bug: please report it; --debug shows where)"
+            print(f"error: {msg}", file=sys.stderr, flush=True)
+            if manifest is not None:
+                manifest.record(item_key(it) if it.error is None else it.track, [], time.perf_counter() - t0,
+                                status="failed", error=msg)
             return "failed", msg
 
     work = list(enumerate(items, 1))
@@ -371,5 +434,18 @@ def _batch(items: list[Item], sep: Separation, root: OutputRoot, args, log) -> i
               + "; ".join(str(it.label) for it, _ in failed), file=sys.stderr)
         return 2
     if skipped:
-        log(f"{done} separated, {skipped} skipped (outputs exist)")
+        log(f"{done} separated, {skipped} skipped (outputs exist, or done in the manifest)")
     return 0
+
+
+def _finish(manifest, rc: int, world: int, log) -> int:
+    """After every rank's batch: wait for all ranks, merge the manifest once (rank 0), and exit 2 on every rank
+    if any rank had a failure."""
+    if world > 1:
+        from ..train.ddp import all_gather_objects
+        rcs = all_gather_objects(rc)                      # also the barrier: every rank has recorded everything
+        rc = max(rcs)
+    if manifest.rank == 0:
+        path = manifest.merge()
+        log(f"manifest: {path}")
+    return rc

@@ -4,6 +4,7 @@
 """
 from __future__ import annotations
 
+import datetime
 import os
 import socket
 from dataclasses import dataclass
@@ -28,10 +29,12 @@ class DistInfo:
         return self.rank == 0
 
 
-def setup_distributed(device: str = "auto") -> DistInfo:
+def setup_distributed(device: str = "auto", timeout_s: float | None = None) -> DistInfo:
     """Join the process group described by RANK/WORLD_SIZE/LOCAL_RANK (torchrun), or reuse one already set up.
 
     Backend: nccl when the chosen device is CUDA, gloo otherwise. Without those variables: a single process.
+    `timeout_s` bounds collectives (torch's default, 30 min for gloo, when None): batch inference, whose ranks may
+    finish hours apart, waits at its final barrier longer.
     """
     if dist.is_available() and dist.is_initialized():
         rank, world = dist.get_rank(), dist.get_world_size()
@@ -45,7 +48,8 @@ def setup_distributed(device: str = "auto") -> DistInfo:
     dev = pick_device(device, local)
     if dev.type == "cuda":
         torch.cuda.set_device(dev)
-    dist.init_process_group("nccl" if dev.type == "cuda" else "gloo", rank=rank, world_size=world)
+    extra = {} if timeout_s is None else {"timeout": datetime.timedelta(seconds=timeout_s)}
+    dist.init_process_group("nccl" if dev.type == "cuda" else "gloo", rank=rank, world_size=world, **extra)
     return DistInfo(rank, world, local, dev, owns_group=True)
 
 
@@ -108,12 +112,17 @@ def all_close(value: float, rtol: float = 1e-9) -> bool:
 
 
 def all_reduce_grads(params) -> None:
-    """Average .grad over ranks in place, flattened per dtype/device into one buffer (one call per group)."""
+    """Average .grad over ranks in place, flattened per dtype/device into one buffer (one call per group).
+
+    A parameter without a gradient on this rank (a level quantizer dropout skipped here but maybe not on another
+    rank) gets zeros first, so every rank reduces buffers of the same layout and ends with the same gradients."""
     if not is_distributed():
         return
     world = dist.get_world_size()
     groups: dict = {}
     for p in params:
+        if p.grad is None and p.requires_grad:
+            p.grad = torch.zeros_like(p)
         if p.grad is not None:
             groups.setdefault((p.grad.dtype, p.grad.device), []).append(p.grad)
     for grads in groups.values():

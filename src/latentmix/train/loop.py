@@ -361,7 +361,7 @@ def _setup(spec: RunSpec, meta: dict | None, ckpt: dict | None, t0: float) -> Tr
     _seed_all(spec.seed)
     task, model, disc, dataset = _build(spec)
     start_step, best = _start_weights(spec, model, disc, meta, ckpt)
-    task_model, wrapped = _wrap(model, s, info)
+    task_model, wrapped = _wrap(model, s, info, getattr(task, "ddp_wrap_safe", True))
     params = [p for p in model.parameters() if p.requires_grad]
     opt = torch.optim.AdamW(params, lr=s["lr"], betas=tuple(s["betas"]), weight_decay=s["weight_decay"])
     adversary = _adversary(disc, s)
@@ -414,9 +414,10 @@ def _start_weights(spec: RunSpec, model, disc, meta, ckpt) -> tuple[int, float |
     return 0, None
 
 
-def _wrap(model, s: dict, info: DistInfo) -> tuple[nn.Module, bool]:
-    """(the model the task steps, whether it is a DDP wrapper): wrapped on more than one rank with ddp_wrap."""
-    if not (info.world_size > 1 and s["ddp_wrap"]):
+def _wrap(model, s: dict, info: DistInfo, safe: bool = True) -> tuple[nn.Module, bool]:
+    """(the model the task steps, whether it is a DDP wrapper): wrapped on more than one rank with ddp_wrap, when
+    the task's step is wrapper-safe (Task.ddp_wrap_safe)."""
+    if not (info.world_size > 1 and s["ddp_wrap"] and safe):
         return model, False
     from torch.nn.parallel import DistributedDataParallel
     sync = {"forward_sync_buffers" if "forward_sync_buffers" in inspect.signature(

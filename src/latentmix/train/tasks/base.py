@@ -40,6 +40,11 @@ class Task:
         `disc` (adversarial runs only) has requires_grad off here: the generator's loss leaves it no gradients."""
         raise NotImplementedError
 
+    # False when training_step runs parameters outside the one `model(...)` forward (e.g. the codec's linearity
+    # loss through the bare module): a DistributedDataParallel wrapper would then see gradients it did not expect
+    # ("marked ready twice"), so the loop averages gradients by hand instead.
+    ddp_wrap_safe: bool = True
+
     def discriminator_step(self, disc, model_out, batch, step: int = 0) -> dict | None:
         """{"loss": the adversary's loss, ...}, or None while it is off (before a start step such as
         train.adversarial_start: the adversary then neither steps nor logs); model_out is training_step's

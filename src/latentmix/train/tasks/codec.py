@@ -58,6 +58,8 @@ class CodecTask(Task):
         self.config, self.data_root, self.seed = config, data_root, seed
         self.tc = config.get("train", {})
         self.weights = dict(self.tc.get("weights", {}))
+        # the linearity loss runs the bare Codec a second time: not inside a DDP wrapper's one forward
+        self.ddp_wrap_safe = not (self.tc.get("linearity", False) and self.weights.get("linearity", 0.0))
         self.disc_schedule = str(self.tc.get("disc_schedule", "all"))
         if self.disc_schedule not in ("all", "alternate"):
             raise ConfigError(f"train.disc_schedule: '{self.disc_schedule}' is not all or alternate")
