@@ -56,6 +56,9 @@ def build_rows(args, device: str) -> list:
     if args.shipped:
         m = get_method("supervised", model="default", device=device)
         rows.append(Candidate(m, SHIPPED_ROW, kind="shipped", path=m.path))
+        if args.shifts:
+            rows.append(Candidate(m, f"{SHIPPED_ROW} --shifts {args.shifts}", kind="shipped-tta", path=m.path,
+                                  shifts=args.shifts))
     rows.append(Candidate(get_method("oracle-irm", device=device), IRM_ROW, kind="oracle"))
     if args.codec:
         from latentmix.codec.model import Codec
@@ -129,6 +132,8 @@ def parse_args(argv=None):
     ap.add_argument("--model", action="append", default=[], metavar="NAME=PATH",
                     help="a separator file to benchmark as row NAME (repeatable)")
     ap.add_argument("--shipped", action="store_true", help="add the shipped default separator (and check targets)")
+    ap.add_argument("--shifts", type=int, default=0, metavar="N",
+                    help="with --shipped: also the shipped separator with test-time augmentation (N shifts)")
     ap.add_argument("--codec", default=None, metavar="PATH|default", help="add the codec-reconstruction ceiling")
     ap.add_argument("--max-tracks", type=int, default=None, help="only the first N tracks of the split")
     ap.add_argument("--threads", type=int, default=2, help="torch threads for the timed calls (default 2)")

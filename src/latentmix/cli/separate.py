@@ -73,6 +73,9 @@ def register(subparsers) -> None:
     p.add_argument("--overlap", type=arg("fraction"), default=0.25,
                    help="overlap between segments, 0..1 (default 0.25)")
     p.add_argument("--batch-size", type=arg("count"), default=4, help="segments per model call (default 4)")
+    p.add_argument("--shifts", type=int, default=0, metavar="N",
+                   help="test-time augmentation: average N separations of the input delayed by random offsets "
+                        "up to 0.5 s (N times slower; default 0, off)")
     p.add_argument("--fix-nonfinite", action="store_true",
                    help="replace NaN/inf input samples with 0 (default: refuse)")
     p.add_argument("--device", default="auto", help="auto, cpu or cuda (default auto)")
@@ -258,7 +261,8 @@ class Separation:
         sr = int(self.args.sr or sr_in)
         self.fmt.check_rate(sr)
         stems, mix_out, note = separate_audio(self.method, wav, sr_in, sr, self.args.mono, self.args.segment,
-                                              self.args.overlap, self.args.batch_size, progress, refs)
+                                              self.args.overlap, self.args.batch_size, progress, refs,
+                                              shifts=self.args.shifts)
         if note:
             log(f"note: {it.label}: {note}")
         order = list(self.method.stems)
@@ -285,6 +289,8 @@ def run(args) -> int:
         raise ConfigError(f"--segment {args.segment}: must be positive")
     if args.jobs < 1:
         raise ConfigError(f"--jobs {args.jobs}: must be at least 1")
+    if args.shifts < 0:
+        raise ConfigError(f"--shifts {args.shifts}: must be 0 (off) or more")
     if args.sr is not None and not 1000 <= args.sr <= 384000:
         raise ConfigError(f"--sr {args.sr}: must be a sample rate in 1000..384000 Hz")
     if args.force and args.skip_existing:

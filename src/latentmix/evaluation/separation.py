@@ -44,12 +44,14 @@ class Candidate:
     kind: a free label carried into the records (model, shipped, peer, oracle, ...). path: the model file,
     for the description. segment_seconds / overlap / batch_segments: separate_long's (None: the method's own
     segment). whole: call method.separate on the whole track (no segments), as the IRM-resolution study does.
+    shifts: separate_long's test-time augmentation (N shifted separations averaged).
     """
 
     def __init__(self, method, name: str | None = None, *, kind: str = "model", path=None,
                  segment_seconds: float | None = None, overlap: float = OVERLAP, batch_segments: int = BATCH_SEGMENTS,
-                 whole: bool = False):
+                 whole: bool = False, shifts: int = 0):
         self.method = method
+        self.shifts = int(shifts)
         self.name = str(name or method.name)
         self.kind, self.path = kind, None if path is None else str(path)
         self.stems = tuple(method.stems)
@@ -70,8 +72,9 @@ class Candidate:
         cfg = getattr(self.model, "config", {}) if self.model is not None else {}
         seg = self.segment_seconds or getattr(m, "segment_seconds", None)
         seg = f"{seg:g} s" if seg else "10 s (default)"
+        tta = f", --shifts {self.shifts}" if self.shifts else ""
         return (f"`{self.path or m.name}` (arch {cfg.get('arch', '?')}, segment {seg}, overlap {self.overlap:g}, "
-                f"{self.batch_segments} segments per call)")
+                f"{self.batch_segments} segments per call{tta})")
 
     def run(self, mix: torch.Tensor, refs: torch.Tensor) -> torch.Tensor:
         from ..separation.apply import separate_long
@@ -79,7 +82,7 @@ class Candidate:
             with torch.inference_mode():
                 return self.method.separate(mix, refs if self.needs_references else None)[0]
         return separate_long(self.method, mix, refs, self.segment_seconds, self.overlap, SAMPLE_RATE,
-                             self.batch_segments)[0]
+                             self.batch_segments, shifts=self.shifts)[0]
 
 
 def oracle(protocol="msdm", device: str = "cpu", name: str | None = None, whole: bool = False, **opts) -> Candidate:

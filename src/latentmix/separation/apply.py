@@ -18,6 +18,9 @@ from ..errors import ConfigError
 from ..limits import check_memory
 
 
+MAX_SHIFT_SECONDS = 0.5      # --shifts: the largest random delay (demucs' 0.5 s)
+
+
 def segment_length(seconds: float, sample_rate: int, hop: int = 1) -> int:
     """Samples per segment: seconds * sample_rate, rounded, then down to a multiple of hop (at least one hop)."""
     hop = max(1, int(hop))
@@ -141,14 +144,31 @@ def inference_segment(method, seconds: float | None, length: int, sr: int, hop: 
 
 
 def separate_long(method, mix: torch.Tensor, refs: torch.Tensor | None = None, segment_seconds: float | None = None,
-                  overlap: float = 0.25, sr: int = 22050, batch_size: int = 4, progress: bool = False) -> torch.Tensor:
+                  overlap: float = 0.25, sr: int = 22050, batch_size: int = 4, progress: bool = False,
+                  shifts: int = 0, seed: int = 0) -> torch.Tensor:
     """Separate a whole track with a method object (see separation.registry), segment by segment:
     mix (B, 1, T), refs (B, S, T) -> (B, S, T), under torch.inference_mode.
 
     Segments are `segment_length(segment_seconds or method.segment_seconds, sr, method.hop)` samples, start on
     multiples of `method.hop` (1 for a method without one) and are stitched by `apply_chunked`; a method that
-    needs references gets the matching slices of refs.
+    needs references gets the matching slices of refs. `shifts` > 0: test-time augmentation as demucs does it,
+    the average of `shifts` separations of the signal delayed by random offsets in [0, 0.5 s) (drawn from
+    `seed`), each shifted back: `shifts` times the cost.
     """
+    if shifts > 0:
+        T, pad = mix.shape[-1], int(MAX_SHIFT_SECONDS * sr)
+        g = torch.Generator().manual_seed(int(seed))
+        padded = torch.nn.functional.pad(mix, (pad, pad))
+        padded_refs = None if refs is None else torch.nn.functional.pad(refs, (pad, pad))
+        total = None
+        for _ in range(int(shifts)):
+            off = int(torch.randint(0, pad, (1,), generator=g))
+            window = slice(off, off + T + pad)
+            est = separate_long(method, padded[..., window], None if refs is None else padded_refs[..., window],
+                                segment_seconds, overlap, sr, batch_size, progress)
+            est = est[..., pad - off: pad - off + T]
+            total = est if total is None else total + est
+        return total / shifts
     hop = int(getattr(method, "hop", 1) or 1)
     S = len(method.stems)
     segment = inference_segment(method, segment_seconds, mix.shape[-1], sr, hop, batch_size, mix.shape[0])

@@ -57,13 +57,14 @@ def restore(stems: torch.Tensor, mix: torch.Tensor, model_sr: int, sr: int, dist
 
 def separate_audio(method, wav: torch.Tensor, sr: int, sr_out: int | None = None, mono: bool = False,
                    segment_seconds: float | None = None, overlap: float = 0.25, batch_size: int = 4,
-                   progress: bool = False, refs: torch.Tensor | None = None):
+                   progress: bool = False, refs: torch.Tensor | None = None, shifts: int = 0):
     """Separate wav (channels, T) at `sr` with a method object -> (stems (C, S, T') at sr_out, the mixture (C, T') at
     sr_out, a note or None); T' = round(T * sr_out / sr), C from `layout` (1 or 2).
 
     Each channel is separated on its own at the method's `sample_rate` (separation.apply.separate_long); when
     anything was resampled, `restore` shares the rest out so the stems sum to the mixture. `refs` (1, S, Tm): the
     reference stems at the method's rate for methods that need them (the mixture is then taken as it is).
+    `shifts`: test-time augmentation (separation.apply.separate_long).
     """
     from .apply import separate_long
     model_sr = int(getattr(method, "sample_rate", 22050))
@@ -75,6 +76,6 @@ def separate_audio(method, wav: torch.Tensor, sr: int, sr_out: int | None = None
     x = torch.from_numpy(to_rate(wav.numpy(), sr, model_sr, Tm))[:, None]                   # (C, 1, Tm)
     dev = getattr(method, "device", "cpu")
     est = separate_long(method, x.to(dev), None if refs is None else refs.to(dev), segment_seconds, overlap,
-                        model_sr, batch_size, progress=progress).cpu()
+                        model_sr, batch_size, progress=progress, shifts=shifts).cpu()
     resampled = sr != model_sr or sr_out != model_sr
     return restore(est, mix_out, model_sr, sr_out, distribute=resampled and refs is None), mix_out, note
