@@ -299,3 +299,19 @@ def test_shipped_separator_output_unchanged():
     assert y.shape == ref["stems"].shape
     assert np.allclose(y.numpy(), ref["stems"], atol=1e-5, rtol=0)
     assert np.allclose(method.separate(mix).numpy(), ref["stems"], atol=1e-5, rtol=0)
+
+
+def test_extra_data_roots_join_the_training_windows(sep_data, tmp_path):
+    """train.extra_data: each root an equal share of the windows; a missing root is a one-line error."""
+    import shutil
+    from latentmix.errors import InputError
+    from latentmix.train.tasks.separator import SeparatorTask
+    other = tmp_path / "other"
+    shutil.copytree(sep_data, other)
+    cfg = {"model": SPEC, "train": {"steps": 10, "batch_size": 100, "extra_data": [str(other)]}}
+    ds = SeparatorTask(cfg, sep_data, 0).train_dataset()
+    assert len(ds.datasets) == 2 and len(ds.datasets[0]) == len(ds.datasets[1]) == 500
+    assert ds[0].shape[0] == 4 and ds[len(ds) - 1].shape[0] == 4
+    cfg["train"]["extra_data"] = [str(tmp_path / "nowhere")]
+    with pytest.raises(InputError, match="nowhere: no such data folder"):
+        SeparatorTask(cfg, sep_data, 0).train_dataset()

@@ -8,10 +8,12 @@ Terms of weight 0 are not computed (a latent separator without waveform terms th
 """
 from __future__ import annotations
 
+from pathlib import Path
+
 import torch
 
 from ... import STEMS
-from ...errors import ConfigError
+from ...errors import ConfigError, InputError
 from ...metrics.sisdr import si_sdr
 from ...separation.models import TERMS, build_separator, legacy_weights
 from .base import Task
@@ -80,11 +82,22 @@ class SeparatorTask(Task):
 
     def train_dataset(self):
         """Random windows, one distinct window per sample the run draws (steps x batch), so that a short
-        dataset still gives fresh excerpts, gains and cross-song remixes (train.remix_p) every step."""
+        dataset still gives fresh excerpts, gains and cross-song remixes (train.remix_p) every step.
+        train.extra_data: more MSDM-layout roots whose train splits join --data's, each an equal share of the
+        windows (remixes stay within a root); validation stays on --data."""
         t = self.config.get("train") or {}
         n = max(1000, int(t.get("steps", 1000)) * int(t.get("batch_size", 8)))
-        return _windows(self.data_root, "train", self.segment_seconds, self.seed, True, length=n,
-                        remix_p=float(t.get("remix_p", 0.3)))
+        roots = [self.data_root] + [str(r) for r in (t.get("extra_data") or [])]
+        for root in roots[1:]:
+            if not Path(root).is_dir():
+                raise InputError(f"{root}: no such data folder (train.extra_data)")
+        parts = [_windows(root, "train", self.segment_seconds, self.seed + 7919 * k, True,
+                          length=-(-n // len(roots)), remix_p=float(t.get("remix_p", 0.3)))
+                 for k, root in enumerate(roots)]                 # each root an equal share of the draws
+        if len(parts) == 1:
+            return parts[0]
+        from torch.utils.data import ConcatDataset
+        return ConcatDataset(parts)
 
     def training_step(self, model, batch, step: int, disc=None) -> dict:
         """batch: stems (B, 4, T) -> {'loss': the weighted sum, each unweighted term, model stats}."""
