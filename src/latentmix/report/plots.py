@@ -24,6 +24,23 @@ def _plt():
     return plt
 
 
+def _figure(size):
+    """(fig, ax): one axes of size (width, height) inches at 100 dpi, drawn by Agg; _save finishes it."""
+    return _plt().subplots(figsize=size, dpi=100)
+
+
+def _save(fig, ax, path, title: str | None) -> Path:
+    """Finish a _figure: the title, a tight layout, the PNG at path (its folder created), the figure closed."""
+    if title:
+        ax.set_title(title, fontsize=10)
+    fig.tight_layout()
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fig.savefig(path)
+    _plt().close(fig)
+    return path
+
+
 def _mono(x) -> np.ndarray:
     x = np.asarray(x.detach().cpu() if hasattr(x, "detach") else x, dtype=np.float32)
     if x.ndim == 2:
@@ -54,12 +71,9 @@ def spectrogram_png(path, spec_db: np.ndarray, sr: int, seconds: float, vmin: fl
                     vmax: float | None = None, title: str | None = None, mark_seconds: float | None = None,
                     mark_label: str = "prompt", size=(8, 2.6)) -> Path:
     """Draw a dB spectrogram (from spectrogram_db) to a PNG; mark_seconds shades [0, mark_seconds) (a prompt)."""
-    plt = _plt()
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
     if vmin is None or vmax is None:
         vmin, vmax = db_range([spec_db])
-    fig, ax = plt.subplots(figsize=size, dpi=100)
+    fig, ax = _figure(size)
     ax.imshow(spec_db, origin="lower", aspect="auto", cmap="magma", vmin=vmin, vmax=vmax,
               extent=(0, max(seconds, 1e-3), 0, sr / 2000), interpolation="nearest")
     ax.set_xlabel("time (s)")
@@ -68,12 +82,7 @@ def spectrogram_png(path, spec_db: np.ndarray, sr: int, seconds: float, vmin: fl
         ax.axvspan(0, mark_seconds, color="cyan", alpha=0.18)
         ax.axvline(mark_seconds, color="cyan", lw=1.5)
         ax.text(mark_seconds / 2, sr / 2000 * 0.92, mark_label, color="cyan", ha="center", va="top", fontsize=9)
-    if title:
-        ax.set_title(title, fontsize=10)
-    fig.tight_layout()
-    fig.savefig(path)
-    plt.close(fig)
-    return path
+    return _save(fig, ax, path, title)
 
 
 def audio_spectrograms(paths_and_audio, sr: int, out_dir, titles=None) -> list[Path]:
@@ -89,12 +98,11 @@ def audio_spectrograms(paths_and_audio, sr: int, out_dir, titles=None) -> list[P
 
 def box_plot(path, groups: dict, ylabel: str, title: str | None = None) -> Path:
     """One box per stem and method: groups = {stem: {method: [values]}} (NaN dropped)."""
-    plt = _plt()
     stems = list(groups)
     methods = list(dict.fromkeys(m for g in groups.values() for m in g))
-    fig, ax = plt.subplots(figsize=(max(5, 1.6 * len(stems) * max(1, len(methods)) ** 0.5), 3.2), dpi=100)
+    fig, ax = _figure((max(5, 1.6 * len(stems) * max(1, len(methods)) ** 0.5), 3.2))
     width = 0.8 / max(1, len(methods))
-    colors = plt.rcParams["axes.prop_cycle"].by_key()["color"]
+    colors = _plt().rcParams["axes.prop_cycle"].by_key()["color"]
     for j, m in enumerate(methods):
         data = [[v for v in groups[s].get(m, []) if v is not None and math.isfinite(v)] or [float("nan")]
                 for s in stems]
@@ -108,21 +116,13 @@ def box_plot(path, groups: dict, ylabel: str, title: str | None = None) -> Path:
     ax.set_xticklabels(stems)
     ax.set_ylabel(ylabel)
     ax.axhline(0, color="grey", lw=0.5)
-    if title:
-        ax.set_title(title, fontsize=10)
     ax.legend(fontsize=8, loc="best")
-    fig.tight_layout()
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fig.savefig(path)
-    plt.close(fig)
-    return path
+    return _save(fig, ax, path, title)
 
 
 def scatter(path, points: dict, xlabel: str, ylabel: str, title: str | None = None, dashed=()) -> Path:
     """Scatter of (x, y) points per method: points = {method: [(x, y)]}; methods in `dashed` drawn hollow."""
-    plt = _plt()
-    fig, ax = plt.subplots(figsize=(5, 4.2), dpi=100)
+    fig, ax = _figure((5, 4.2))
     for m, pts in points.items():
         pts = [(a, b) for a, b in pts if a is not None and b is not None and math.isfinite(a) and math.isfinite(b)]
         if not pts:
@@ -138,22 +138,14 @@ def scatter(path, points: dict, xlabel: str, ylabel: str, title: str | None = No
     ax.plot([a, b], [a, b], color="grey", lw=0.6, ls=":")
     ax.set_xlabel(xlabel)
     ax.set_ylabel(ylabel)
-    if title:
-        ax.set_title(title, fontsize=10)
     ax.legend(fontsize=8)
-    fig.tight_layout()
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fig.savefig(path)
-    plt.close(fig)
-    return path
+    return _save(fig, ax, path, title)
 
 
 def curves(path, series: dict, xlabel: str = "step", ylabel: str = "", title: str | None = None,
            logy: bool = False) -> Path:
     """Line plot: series = {label: ([x], [y])}; labels starting 'val' get markers."""
-    plt = _plt()
-    fig, ax = plt.subplots(figsize=(7, 3.2), dpi=100)
+    fig, ax = _figure((7, 3.2))
     for label, (xs, ys) in series.items():
         style = dict(marker="o", ms=3) if label.startswith("val") else {}
         ax.plot(xs, ys, label=label, lw=1.2, **style)
@@ -161,30 +153,15 @@ def curves(path, series: dict, xlabel: str = "step", ylabel: str = "", title: st
         ax.set_yscale("log")
     ax.set_xlabel(xlabel)
     ax.set_ylabel(ylabel)
-    if title:
-        ax.set_title(title, fontsize=10)
     if series:
         ax.legend(fontsize=8)
     ax.grid(alpha=0.3)
-    fig.tight_layout()
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fig.savefig(path)
-    plt.close(fig)
-    return path
+    return _save(fig, ax, path, title)
 
 
 def bars(path, labels, values, ylabel: str, title: str | None = None) -> Path:
     """A bar chart (code usage per level)."""
-    plt = _plt()
-    fig, ax = plt.subplots(figsize=(6, 2.8), dpi=100)
+    fig, ax = _figure((6, 2.8))
     ax.bar([str(v) for v in labels], values, color="#4c78a8")
     ax.set_ylabel(ylabel)
-    if title:
-        ax.set_title(title, fontsize=10)
-    fig.tight_layout()
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fig.savefig(path)
-    plt.close(fig)
-    return path
+    return _save(fig, ax, path, title)
