@@ -92,7 +92,7 @@ def check_targets(rows: dict) -> dict:
 def markdown(res: dict, meta: dict) -> str:
     stems = get_protocol("msdm").stems
     rows = res["rows"]
-    lines = ["## Separation (msdm protocol)", "",
+    lines = [f"## Separation (msdm protocol): `{meta['data']}` {meta['split']} split", "",
              f"Machine: {meta['machine']}; date {meta['date']}; command `{meta['command']}`.", "",
              f"Split `{meta['split']}` of `{meta['data']}`: {res['tracks']} track(s), {res['audio_seconds']:.0f} s "
              f"of audio, mixture = sum of the 4 stems; msdm v1 SI-SNRi dB (MSDM's si_snr, no zero-mean; All = "
@@ -141,6 +141,9 @@ def parse_args(argv=None):
     ap.add_argument("--json", default=None, metavar="OUT.json", help="also write the numbers as JSON")
     ap.add_argument("--quiet", action="store_true", help="no progress bar")
     ap.add_argument("--write", action="store_true", help="replace the separation section of benchmarks/RESULTS.md")
+    ap.add_argument("--section", default="separation",
+                    help="the RESULTS.md section --write replaces (default separation; e.g. separation-fluidr3 for "
+                         "an unseen-timbre test set)")
     return ap.parse_args(argv)
 
 
@@ -170,7 +173,7 @@ def run(argv=None) -> tuple[dict, str]:
         Path(args.json).parent.mkdir(parents=True, exist_ok=True)
         Path(args.json).write_text(json.dumps(out, indent=2, allow_nan=True) + "\n")
     if args.write:
-        path = write_section("separation", md)
+        path = write_section(args.section, md)
         print(f"wrote {path}", file=sys.stderr)
     return out, md
 
