@@ -1,8 +1,12 @@
-"""The composer: deterministic songs, style/tempo variety, rests, programs, captions and MIDI output."""
+"""The composer: deterministic songs, style/tempo variety, rests, programs, captions, MIDI output, the optional
+other part (and that without it every song is what it always was)."""
+import hashlib
+import json
+
 import mido
 import pytest
 
-from latentmix.data.composer import STEM_ORDER, STYLES, compose
+from latentmix.data.composer import MIDI_CHANNEL, STEM_ORDER, STYLES, compose
 
 
 def test_same_seed_same_song():
@@ -68,3 +72,50 @@ def test_to_midi(tmp_path):
 def test_bad_seconds():
     with pytest.raises(ValueError):
         compose(0, 0)
+
+
+def _fingerprint(song) -> str:
+    d = dict(meta=song.metadata(), chords=song.chords, sections=song.sections,
+             notes=[(n.stem, n.pitch, n.start_s, n.dur_s, n.velocity) for n in song.notes])
+    return hashlib.sha256(json.dumps(d, sort_keys=True).encode()).hexdigest()[:16]
+
+
+# computed by the composer before the other part existed: existing datasets and seeds must not change
+PINNED = {(0, 4.0): "690cdc6eaf7b0530", (7, 12.0): "d85bfc7f723c7f1b", (123456, 20.0): "356cb3e653ee1067",
+          (2**31 + 5, 1.0): "b96a482b4d7e8fee"}
+
+
+@pytest.mark.parametrize("seed, seconds", sorted(PINNED))
+def test_default_song_is_unchanged(seed, seconds):
+    song = compose(seed, seconds)
+    assert _fingerprint(song) == PINNED[(seed, seconds)]
+    assert compose(seed, seconds, other_prob=0.0) == song and song.stems == STEM_ORDER
+    with_other = compose(seed, seconds, other_prob=1.0)      # the other part comes from a generator of its own
+    for stem in STEM_ORDER:
+        assert with_other.stem_notes(stem) == song.stem_notes(stem)
+
+
+def test_other_part(tmp_path):
+    songs = [compose(s, 8.0, other_prob=1.0) for s in range(24)]
+    programs = {s.programs["other"] for s in songs}
+    assert any(40 <= p <= 51 for p in programs) and any(56 <= p <= 63 for p in programs)
+    assert any(80 <= p <= 95 for p in programs)
+    for s in songs:
+        assert s.stems == STEM_ORDER + ("other",)
+        notes = s.stem_notes("other")
+        assert notes and all(0 <= n.start_s < s.seconds and n.dur_s > 0 and 1 <= n.velocity <= 127 for n in notes)
+        assert s.metadata()["n_notes"]["other"] == len(notes)
+        assert all("other" in p for _, _, p in s.sections) and any(p["other"] for _, _, p in s.sections)
+    assert len({len(s.stem_notes("other")) > 30 for s in songs}) == 2      # sustained parts and busy ones
+    share = sum("other" in compose(s, 2.0, other_prob=0.4).programs for s in range(200)) / 200
+    assert 0.3 < share < 0.5
+    song = songs[0]
+    song.to_midi(tmp_path / "o.mid")
+    mf = mido.MidiFile(tmp_path / "o.mid")
+    assert len(mf.tracks) == 6
+    progs = {m.channel: m.program for tr in mf.tracks for m in tr if m.type == "program_change"}
+    assert progs[MIDI_CHANNEL["other"]] == song.programs["other"]
+    on = [m for tr in mf.tracks for m in tr if m.type == "note_on" and m.channel == MIDI_CHANNEL["other"]]
+    assert len([m for m in on if m.velocity > 0]) == len(song.stem_notes("other"))
+    with pytest.raises(ValueError):
+        compose(0, 1.0, other_prob=1.5)

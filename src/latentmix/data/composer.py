@@ -1,6 +1,5 @@
-"""Seeded procedural composer: a Song of note events (bass, drums, guitar, piano) with style, harmony and a caption.
-
-`compose(seed, seconds)` is pure and deterministic; `Song.to_midi(path)` writes one MIDI track per stem (drums ch 10).
+"""Seeded procedural composer: a Song of note events (bass, drums, guitar, piano, optionally other) with style,
+harmony and a caption. `compose(seed, seconds)` is pure and deterministic; `Song.to_midi` writes a track per stem.
 """
 from __future__ import annotations
 
@@ -12,7 +11,7 @@ import numpy as np
 STEM_ORDER = ("bass", "drums", "guitar", "piano")
 STYLES = ("rock", "funk", "pop", "jazz", "electronic", "ballad")
 KEY_NAMES = ("C", "C#", "D", "Eb", "E", "F", "F#", "G", "Ab", "A", "Bb", "B")
-MIDI_CHANNEL = {"bass": 0, "guitar": 1, "piano": 2, "drums": 9}
+MIDI_CHANNEL = {"bass": 0, "guitar": 1, "piano": 2, "other": 3, "drums": 9}
 # General MIDI drum keys
 KICK, SNARE, RIM, CLOSED_HAT, OPEN_HAT, PEDAL_HAT, CRASH, RIDE = 36, 38, 37, 42, 46, 44, 49, 51
 TOMS = (50, 47, 45, 43)
@@ -44,6 +43,10 @@ PROGRAM_NAMES = {
     26: "jazz guitar", 27: "clean electric guitar", 28: "muted guitar", 29: "overdriven guitar",
     30: "distorted guitar", 31: "guitar harmonics", 32: "upright bass", 33: "fingered bass", 34: "picked bass",
     35: "fretless bass", 36: "slap bass", 37: "slap bass", 38: "synth bass", 39: "synth bass",
+    40: "violin", 48: "string ensemble", 49: "slow strings", 50: "synth strings", 51: "synth strings",
+    56: "trumpet", 57: "trombone", 61: "brass section", 62: "synth brass", 63: "synth brass", 80: "square lead",
+    81: "sawtooth lead", 84: "charang lead", 87: "bass-and-lead synth", 88: "new age pad", 89: "warm pad",
+    90: "polysynth pad", 91: "choir pad", 94: "halo pad", 95: "sweep pad",
 }
 _STYLE_NOUN = {"rock": "rock song", "funk": "funk groove", "pop": "pop tune", "jazz": "swinging jazz tune",
                "electronic": "electronic track", "ballad": "ballad"}
@@ -77,13 +80,18 @@ class Song:
     notes: list = field(default_factory=list)
     caption: str = ""
 
+    @property
+    def stems(self) -> tuple[str, ...]:
+        """The song's stems: STEM_ORDER, plus 'other' when the song has an other part."""
+        return STEM_ORDER + (("other",) if "other" in self.programs else ())
+
     def stem_notes(self, stem: str) -> list:
         return [n for n in self.notes if n.stem == stem]
 
     def metadata(self) -> dict:
         return {"seed": self.seed, "seconds": self.seconds, "tempo": round(self.tempo, 3), "key": self.key,
                 "mode": self.mode, "style": self.style, "swing": round(self.swing, 3), "programs": self.programs,
-                "caption": self.caption, "n_notes": {s: len(self.stem_notes(s)) for s in STEM_ORDER}}
+                "caption": self.caption, "n_notes": {s: len(self.stem_notes(s)) for s in self.stems}}
 
     def to_mido(self):
         """The song as a mido.MidiFile: a tempo track then one track per stem (drums on channel 10)."""
@@ -95,7 +103,7 @@ class Song:
         meta.append(mido.MetaMessage("time_signature", numerator=4, denominator=4, time=0))
         mf.tracks.append(meta)
         ticks = lambda s: int(round(s * self.tempo / 60.0 * tpb))  # noqa: E731
-        for stem in STEM_ORDER:
+        for stem in self.stems:
             tr = mido.MidiTrack()
             tr.append(mido.MetaMessage("track_name", name=stem, time=0))
             ch = MIDI_CHANNEL[stem]
@@ -321,10 +329,16 @@ def _plan_sections(rng, n_bars: int) -> list[tuple[int, int, dict]]:
     return [(a, b, p) for (a, b), p in zip(bounds, plays)]
 
 
-def compose(seed: int, seconds: float) -> Song:
-    """Compose a song of `seconds` length, fully determined by `seed` (same seed -> identical Song)."""
+def compose(seed: int, seconds: float, other_prob: float = 0.0) -> Song:
+    """Compose a song of `seconds` length, fully determined by `seed` (same seed -> identical Song).
+
+    With probability `other_prob` (decided by a generator of its own, so the four stems do not depend on it) the
+    song has an 'other' part: pad, lead or brass stabs on a strings/brass/synth program, MIDI channel 4.
+    """
     if seconds <= 0:
         raise ValueError("seconds must be positive")
+    if not 0.0 <= other_prob <= 1.0:
+        raise ValueError("other_prob must be in [0, 1]")
     rng = np.random.default_rng(np.random.SeedSequence([int(seed) & 0xFFFFFFFF, 0xC0FFEE]))
     style = STYLES[int(rng.integers(len(STYLES)))]
     (t_lo, t_hi), (s_lo, s_hi), progs, chords_per_bar = _STYLE[style]
@@ -368,17 +382,21 @@ def compose(seed: int, seconds: float) -> Song:
                 _guitar(c, bar, dyn, guitar_arp)
             if plays["piano"]:
                 _piano(c, bar, dyn)
+    orng = np.random.default_rng(np.random.SeedSequence([int(seed) & 0xFFFFFFFF, 0x07E4]))
+    if orng.random() < other_prob:
+        from .other_part import compose_other
+        c.notes += compose_other(_Ctx(orng, song, beat), sections, key_pc, scale)
     song.notes = sorted(c.notes, key=lambda n: (n.start_s, n.stem, n.pitch))
-    for s in STEM_ORDER:  # a very short song might end before a stem's first note: give it one
+    for s in song.stems:  # a very short song might end before a stem's first note: give it one
         if not song.stem_notes(s):
-            pitch = {"bass": 40, "drums": KICK, "guitar": 52, "piano": 60}[s]
+            pitch = {"bass": 40, "drums": KICK, "guitar": 52, "piano": 60, "other": 67}[s]
             song.notes.append(Note(s, pitch, 0.0, min(0.5, seconds), 80))
     song.notes.sort(key=lambda n: (n.start_s, n.stem, n.pitch))
     mood = ("an energetic" if tempo >= 135 else "an upbeat" if tempo >= 108 else
             "a mid-tempo" if tempo >= 88 else "a slow")
     if mode == "minor" and tempo < 100:
         mood = "a moody"
-    names = [PROGRAM_NAMES[programs[s]] for s in ("bass", "guitar", "piano")]
-    song.caption = (f"{mood} {_STYLE_NOUN[style]} in {song.key} {mode} at {int(tempo)} bpm with {names[0]}, "
-                    f"{names[1]}, {names[2]} and {_KIT[style]}")
+    names = [PROGRAM_NAMES[programs[s]] for s in song.stems if s != "drums"]
+    song.caption = (f"{mood} {_STYLE_NOUN[style]} in {song.key} {mode} at {int(tempo)} bpm with "
+                    f"{', '.join(names)} and {_KIT[style]}")
     return song
