@@ -39,6 +39,25 @@ def test_render_deterministic_and_seed_changes_timbre():
     assert all(a[k].tobytes() != c[k].tobytes() for k in a)
 
 
+def test_render_other_part():
+    """An other part renders as a fifth non-silent stem; the mixture still peaks below 0.95."""
+    song = compose(11, 6.0, other_prob=1.0)
+    stems = render_song(song)
+    assert list(stems) == ["bass", "drums", "guitar", "piano", "other"]
+    assert np.abs(np.sum(list(stems.values()), axis=0, dtype=np.float32)).max() <= 0.95
+    x = stems["other"]
+    assert x.dtype == np.float32 and len(x) == len(stems["bass"]) and np.abs(x).max() > 1e-2
+    assert abs(float(x.mean())) < 1e-3 and np.isfinite(x).all()
+    family = {}                                  # one song of each timbre: bowed, brass, lead, pad
+    for s in range(60):
+        g = compose(s, 1.5, other_prob=1.0)
+        family.setdefault(min((51, 63, 87, 95), key=lambda top: (top < g.programs["other"], top)), g)
+    assert len(family) == 4
+    for g in family.values():
+        y = render_song(g)["other"]
+        assert np.abs(y).max() > 1e-2 and np.isfinite(y).all(), g.programs["other"]
+
+
 def test_karplus_strong_pitch():
     sr, f0 = 22050, 196.0
     x = karplus_strong(f0, sr, sr, t60=2.0, bright=0.2, rng=np.random.default_rng(0))

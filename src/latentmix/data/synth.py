@@ -7,9 +7,9 @@ from __future__ import annotations
 import numpy as np
 from scipy import signal
 
-from .composer import (CLOSED_HAT, CRASH, KICK, OPEN_HAT, PEDAL_HAT, RIDE, RIM, SNARE, STEM_ORDER, TOMS, Song)
+from .composer import (CLOSED_HAT, CRASH, KICK, OPEN_HAT, PEDAL_HAT, RIDE, RIM, SNARE, TOMS, Song)
 
-_LEVEL_DB = {"bass": -17.0, "drums": -19.0, "guitar": -20.0, "piano": -20.0}
+_LEVEL_DB = {"bass": -17.0, "drums": -19.0, "guitar": -20.0, "piano": -20.0, "other": -21.0}
 
 
 def _mtof(p):
@@ -85,6 +85,20 @@ class _Timbres:
                                                      "guitar": u(0.05, 0.25), "piano": u(0.05, 0.25)})
 
 
+def _other_timbre(program: int, rng: np.random.Generator) -> dict:
+    """Timbre of the 'other' part from its GM program: bowed strings (40-51), brass (56-63), synth lead (80-87) or
+    a detuned-saw pad (88-95), with slower attacks and longer releases than the four stems."""
+    u = rng.uniform
+    kind = "bowed" if program <= 51 else "brass" if program <= 63 else "lead" if program <= 87 else "pad"
+    attack, release = {"bowed": (u(0.08, 0.3), u(0.15, 0.4)), "brass": (u(0.03, 0.08), u(0.08, 0.2)),
+                       "lead": (u(0.01, 0.04), u(0.05, 0.15)), "pad": (u(0.3, 0.9), u(0.4, 1.0))}[kind]
+    return dict(kind=kind, attack=attack, release=release, decay=u(0.2, 0.8), sustain=u(0.6, 0.9),
+                detune=u(6.0, 18.0), voices=int(rng.integers(3, 6)), lp=u(1200, 4000), hi=u(2500, 6000),
+                vib_rate=u(4.5, 6.5), vib_depth=u(0.002, 0.006) if kind in ("bowed", "lead") else 0.0,
+                vib_delay=u(0.15, 0.5), formants=(u(400, 700), u(1200, 2500)), scoop=u(0.01, 0.04),
+                square=bool(rng.random() < 0.5))
+
+
 # ------------------------------------------------------------------------------------ voices
 
 def _bass_note(p: dict, f0: float, n: int, gate: int, sr: int, vel: float) -> np.ndarray:
@@ -141,6 +155,31 @@ def _piano_note(p: dict, f0: float, n: int, gate: int, sr: int, vel: float, rng)
     if gate < n:
         x[gate:] *= np.exp(-np.arange(n - gate) / (sr * p["release"]))
     return x
+
+
+def _other_note(p: dict, f0: float, n: int, gate: int, sr: int, vel: float, rng) -> np.ndarray:
+    t = np.arange(n) / sr
+    env = _adsr(n, sr, gate, p["attack"], p["decay"], p["sustain"], p["release"])
+    lowpass = lambda fc, x: signal.sosfilt(signal.butter(2, min(fc, 0.45 * sr), fs=sr, output="sos"), x)  # noqa: E731
+    if p["kind"] == "pad":       # detuned saws, slowly filtered
+        cents = np.linspace(-p["detune"], p["detune"], p["voices"])
+        ph = f0 * 2.0 ** (cents[:, None] / 1200.0) * t[None, :] + rng.random((p["voices"], 1))
+        return lowpass(p["lp"], (2.0 * (ph % 1.0) - 1.0).mean(0)) * env
+    vib = 1.0 + p["vib_depth"] * np.minimum(1.0, t / p["vib_delay"]) * np.sin(2 * np.pi * p["vib_rate"] * t)
+    if p["kind"] == "brass":     # a pitch scoop into the note
+        vib = vib * (1.0 - p["scoop"] * np.exp(-t / 0.04))
+    ph = np.cumsum(f0 * vib) / sr + rng.random()
+    raw = np.where(ph % 1.0 < 0.5, 1.0, -1.0) if p["kind"] == "lead" and p["square"] else 2.0 * (ph % 1.0) - 1.0
+    if p["kind"] == "bowed":     # two body resonances over a dull saw, plus bow noise
+        body = sum(signal.sosfilt(signal.butter(2, [0.7 * fc, min(1.4 * fc, 0.45 * sr)], "bandpass", fs=sr,
+                                                output="sos"), raw) for fc in p["formants"])
+        x = lowpass(p["lp"], raw) + 1.5 * body + 0.02 * rng.normal(0, 1, n)
+    elif p["kind"] == "brass":   # brightness follows the amplitude envelope
+        lo, hi = lowpass(p["lp"] * 0.4, raw), lowpass(p["hi"] * (0.6 + 0.6 * vel), raw)
+        x = lo + env * (hi - lo)
+    else:
+        x = lowpass(p["hi"], raw)
+    return x * env
 
 
 def _drum_voice(p: dict, key: int, sr: int, rng) -> np.ndarray:
@@ -210,7 +249,7 @@ def _render_stem(song: Song, stem: str, tim: _Timbres, n_total: int, sr: int, rn
             _place(out, int(round(nt.start_s * sr)), voices[key], (nt.velocity / 127.0) ** 1.5)
         return out
     cache: dict = {}
-    release = {"bass": tim.bass["release"], "guitar": tim.guitar["release"], "piano": tim.piano["release"]}[stem]
+    release = getattr(tim, stem)["release"]
     for nt in notes:
         gate = int(round(nt.dur_s * 100))            # 10 ms buckets so repeated notes share one rendering
         vb = min(7, nt.velocity // 16)
@@ -223,6 +262,8 @@ def _render_stem(song: Song, stem: str, tim: _Timbres, n_total: int, sr: int, rn
                 w = _bass_note(tim.bass, f0, n, g, sr, v)
             elif stem == "guitar":
                 w = _guitar_note(tim.guitar, f0, n, g, sr, v, rng)
+            elif stem == "other":
+                w = _other_note(tim.other, f0, n, g, sr, v, rng)
             else:
                 w = _piano_note(tim.piano, f0, n, g, sr, v, rng)
             w = w - w.mean()
@@ -249,7 +290,8 @@ def render_song(song: Song, sr: int = 22050, seed: int | None = None) -> dict[st
     """Render `song` to {stem: float32 (time,)} at `sr`; the mixture is the exact sum of the stems.
 
     Timbres come from `seed` (default: the song's seed), so one seed gives byte-identical output. Stems are
-    high-passed and mean-free; one song-level gain brings the mixture (and every stem) peak to <= 0.95.
+    high-passed and mean-free; one song-level gain brings the mixture (and every stem) peak to <= 0.95. A song's
+    'other' part draws from a generator of its own (the four stems' timbres do not depend on it).
     """
     seed = song.seed if seed is None else int(seed)
     rng = np.random.default_rng(np.random.SeedSequence([seed & 0xFFFFFFFF, 0x5EED]))
@@ -260,9 +302,14 @@ def render_song(song: Song, sr: int = 22050, seed: int | None = None) -> dict[st
     ir = rng.normal(0, 1, len(t_ir)) * np.exp(-6.9 * t_ir / rt)
     ir /= np.sqrt((ir ** 2).sum()) + 1e-9
     hp = signal.butter(2, 25.0, "highpass", fs=sr, output="sos")
+    orng = np.random.default_rng(np.random.SeedSequence([seed & 0xFFFFFFFF, 0x5EED, 0x07E4]))
+    if "other" in song.stems:
+        tim.other = _other_timbre(song.programs["other"], orng)
+        tim.reverb["wet"]["other"] = orng.uniform(0.1, 0.35)
     stems = {}
-    for stem in STEM_ORDER:
-        x = _render_stem(song, stem, tim, n_total, sr, np.random.default_rng(rng.integers(2 ** 63)))
+    for stem in song.stems:
+        r = orng if stem == "other" else rng
+        x = _render_stem(song, stem, tim, n_total, sr, np.random.default_rng(r.integers(2 ** 63)))
         wet = tim.reverb["wet"][stem]
         if wet > 0 and len(ir) > 1:
             x = x + wet * signal.fftconvolve(x, ir)[:n_total] * 3.0
@@ -270,13 +317,13 @@ def render_song(song: Song, sr: int = 22050, seed: int | None = None) -> dict[st
         x[:min(n_total, 64)] *= np.linspace(0, 1, min(n_total, 64))
         _fade(x, sr, 10.0)
         x -= x.mean()
-        target = 10 ** ((_LEVEL_DB[stem] + rng.uniform(-3, 3)) / 20)
+        target = 10 ** ((_LEVEL_DB[stem] + r.uniform(-3, 3)) / 20)
         stems[stem] = (x * (target / _active_rms(x, sr))).astype(np.float32)
-    mix = np.sum([stems[s] for s in STEM_ORDER], axis=0, dtype=np.float32)
+    mix = np.sum([stems[s] for s in song.stems], axis=0, dtype=np.float32)
     peak = max([float(np.abs(mix).max())] + [float(np.abs(v).max()) for v in stems.values()])
     gain = np.float32(0.945 / peak) if peak > 0.945 else np.float32(1.0)
     out = {}
-    for s in STEM_ORDER:
+    for s in song.stems:
         y = stems[s] * gain
         out[s] = (y - y.mean(dtype=np.float64)).astype(np.float32)
     return out
