@@ -24,6 +24,28 @@ def test_synth_end_to_end(tmp_path, capsys):
         assert meta["seconds"] == 2.0 and meta["caption"] and set(meta["programs"]) >= {"bass", "guitar", "piano"}
 
 
+def test_synth_other_prob_writes_other_and_mixes_it(tmp_path, capsys):
+    """--other-prob 1: every track has a non-silent other.wav, and mix.wav is the sum of the five stems."""
+    import numpy as np
+    import soundfile as sf
+    rc = cli.main(["data", "synth", "--out", str(tmp_path / "d"), "--tracks", "3", "--seconds", "2",
+                   "--seed", "4", "--other-prob", "1", "--workers", "1", "--quiet"])
+    assert rc == 0
+    tracks = sorted((tmp_path / "d").glob("*/Track*"))
+    assert len(tracks) == 3
+    for t in tracks:
+        stems = {s: sf.read(t / f"{s}.wav", dtype="float32")[0] for s in ("bass", "drums", "guitar", "piano", "other")}
+        assert np.abs(stems["other"]).max() > 1e-2, t
+        mix = sf.read(t / "mix.wav", dtype="float32")[0]
+        assert np.abs(mix - np.sum(list(stems.values()), 0, dtype=np.float32)).max() < 1e-6
+        meta = json.loads((t / "metadata.json").read_text())
+        assert meta["stems"][-1] == "other" and "other" in meta["programs"]
+    assert json.loads((tmp_path / "d" / "dataset.json").read_text())["other_prob"] == 1.0
+    rc = cli.main(["data", "synth", "--out", str(tmp_path / "e"), "--tracks", "1", "--other-prob", "1.5"])
+    err = capsys.readouterr().err.strip().splitlines()
+    assert rc == 2 and len(err) == 1 and "--other-prob" in err[0]
+
+
 @pytest.mark.parametrize("args, needle", [
     (["data", "synth", "--out", "OUT", "--tracks", "0"], "--tracks"),
     (["data", "synth", "--out", "OUT", "--tracks", "1", "--seconds", "-1"], "--seconds"),
@@ -70,6 +92,9 @@ OPTIONS = {
          "procedural numpy synthesis (default, fast) or a General MIDI SoundFont"),
         ("--soundfont", False, None, "str",
          "the .sf2 file for --renderer soundfont (e.g. /usr/share/sounds/sf2/FluidR3_GM.sf2)"),
+        ("--other-prob", False, 0.0, "probability",
+         "each song's chance of an 'other' part (strings, brass, synth lead or pad), written as other.wav and "
+         "included in mix.wav (default 0: bass, drums, guitar and piano only)"),
         ("--workers", False, None, "count", "parallel processes (default: min(2, CPUs))"),
         ("--quiet", False, False, "flag", "no progress bar")]),
     "render-midi": ("_render_midi", [

@@ -175,6 +175,11 @@ def test_soundfont_renderer_dataset(tmp_path):
                         progress=False)
     x = sf.read(out / "train/Track00000/drums.wav")[0]
     assert len(x) == 44100 and np.abs(x).max() > 1e-3
+    out = synth_dataset(tmp_path / "sf5", tracks=1, seconds=2.0, seed=3, renderer="soundfont", soundfont=SF2,
+                        progress=False, other_prob=1.0)      # the other part on its own GM program
+    y = sf.read(out / "train/Track00000/other.wav")[0]
+    assert len(y) == 44100 and np.abs(y).max() > 1e-3
+    assert json.loads((out / "train/Track00000/metadata.json").read_text())["programs"]["other"] in range(40, 96)
 
 
 @needs_sf2

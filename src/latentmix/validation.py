@@ -291,7 +291,7 @@ class CheckpointHeader(BaseModel):
 # ------------------------------------------------------------------------------------------------ CLI arguments
 
 ARG_KINDS = {"count": PosInt, "seed": Seed, "seconds": PosFloat, "fraction": Fraction, "steps": PosInt,
-             "non_negative": NonNegFloat}
+             "non_negative": NonNegFloat, "probability": Probability}
 
 
 def arg(kind: str):

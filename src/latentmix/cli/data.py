@@ -23,8 +23,9 @@ def register(subparsers) -> None:
         sub, "synth", _synth, {}, "output folder (created if missing)",
         help="compose and render a Slakh-like dataset (same seed -> byte-identical files)",
         description="Compose N songs (styles rock/funk/pop/jazz/electronic/ballad, GM programs the Slakh way) and "
-                    "render bass, drums, guitar and piano stems at 22050 Hz (float32 WAV), plus song.mid and "
-                    "metadata.json (tempo, key, style, programs, caption) per track. Splits are 80/10/10.",
+                    "render bass, drums, guitar and piano stems (and other, see --other-prob) at 22050 Hz "
+                    "(float32 WAV), plus song.mid and metadata.json (tempo, key, style, programs, caption) per "
+                    "track. Splits are 80/10/10.",
         epilog="example: latentmix data synth --out data/synth --tracks 200 --seconds 20 --seed 0")
     s.add_argument("--tracks", type=arg("count"), default=100, help="number of songs (default 100)")
     s.add_argument("--seconds", type=arg("seconds"), default=20.0, help="length of each song in seconds (default 20)")
@@ -34,6 +35,9 @@ def register(subparsers) -> None:
                    help="procedural numpy synthesis (default, fast) or a General MIDI SoundFont")
     s.add_argument("--soundfont", help="the .sf2 file for --renderer soundfont "
                                        "(e.g. /usr/share/sounds/sf2/FluidR3_GM.sf2)")
+    s.add_argument("--other-prob", type=arg("probability"), default=0.0,
+                   help="each song's chance of an 'other' part (strings, brass, synth lead or pad), written as "
+                        "other.wav and included in mix.wav (default 0: bass, drums, guitar and piano only)")
     _progress_args(s)
 
     r = _subcommand(
@@ -101,7 +105,8 @@ def _synth(args) -> int:
     from ..data.build import synth_dataset
     t = time.perf_counter()
     out = synth_dataset(args.out, args.tracks, args.seconds, seed=args.seed, renderer=args.renderer,
-                        soundfont=args.soundfont, progress=not args.quiet, workers=args.workers)
+                        soundfont=args.soundfont, progress=not args.quiet, workers=args.workers,
+                        other_prob=args.other_prob)
     dt = time.perf_counter() - t
     print(f"wrote {args.tracks} tracks x {args.seconds:g} s to {out} in {dt:.1f} s "
           f"({args.tracks * args.seconds / max(dt, 1e-9):.1f}x real time)", file=sys.stdout)

@@ -1,7 +1,7 @@
 """Writes datasets in the MSDM layout: synthetic songs (procedural or SoundFont) or rendered MIDI files.
 
-`ROOT/{train,validation,test}/TrackNNNNN/{bass,drums,guitar,piano}.wav` (22050 Hz mono float32), mix.wav (their sum),
-song.mid and metadata.json; track i's seed derives from (seed, i), so one seed gives byte-identical files.
+`ROOT/{train,validation,test}/TrackNNNNN/{bass,drums,guitar,piano}.wav` (22050 Hz mono float32; other.wav when
+the song has an other part), mix.wav (their sum), song.mid and metadata.json; track i's seed derives from (seed, i), so one seed gives byte-identical files.
 """
 from __future__ import annotations
 
@@ -89,26 +89,26 @@ def _pad(stems: dict, n: int) -> dict:
 
 def _synth_track(job: dict) -> str:
     from .composer import compose
-    song = compose(job["song_seed"], job["seconds"])
+    song = compose(job["song_seed"], job["seconds"], job.get("other_prob", 0.0))
     tdir = Path(job["dir"])
     if job["renderer"] == "soundfont":
         from .soundfont import render_midi
-        stems = render_midi(song, job["soundfont"], sr=SAMPLE_RATE, tail=0.0, stems=STEMS)
+        stems = render_midi(song, job["soundfont"], sr=SAMPLE_RATE, tail=0.0, stems=song.stems)
         stems = _pad(stems, int(round(song.seconds * SAMPLE_RATE)))
-        stems = {s: stems.get(s, np.zeros(int(round(song.seconds * SAMPLE_RATE)), np.float32)) for s in STEMS}
+        stems = {s: stems.get(s, np.zeros(int(round(song.seconds * SAMPLE_RATE)), np.float32)) for s in song.stems}
         peak = float(max(np.abs(sum(stems.values())).max(), max(np.abs(v).max() for v in stems.values())))
         if peak > 0.945:
             stems = {k: (v * np.float32(0.945 / peak)).astype(np.float32) for k, v in stems.items()}
     else:
         from .synth import render_song
         stems = render_song(song, sr=SAMPLE_RATE)
-    for s in STEMS:
+    for s in song.stems:
         write_wav(tdir / f"{s}.wav", stems[s])
-    write_mix(tdir, [stems[s] for s in STEMS])
+    write_mix(tdir, [stems[s] for s in song.stems])
     song.to_midi(tdir / "song.mid")
     meta = song.metadata()
     meta.update(track=tdir.name, split=job["split"], index=job["index"], dataset_seed=job["dataset_seed"],
-                renderer=job["renderer"], sample_rate=SAMPLE_RATE, stems=list(STEMS))
+                renderer=job["renderer"], sample_rate=SAMPLE_RATE, stems=list(song.stems))
     if job["renderer"] == "soundfont":
         meta["soundfont"] = Path(job["soundfont"]).name
     write_json(tdir / "metadata.json", meta)
@@ -143,12 +143,17 @@ def _default_workers() -> int:
 
 def synth_dataset(out, tracks: int, seconds: float, seed: int = 0, splits=(0.8, 0.1, 0.1),
                   renderer: str = "procedural", soundfont=None, progress: bool = True,
-                  workers: int | None = None) -> Path:
-    """Compose and render `tracks` songs of `seconds` into `out` (MSDM layout); returns the root Path."""
+                  workers: int | None = None, other_prob: float = 0.0) -> Path:
+    """Compose and render `tracks` songs of `seconds` into `out` (MSDM layout); returns the root Path.
+
+    other_prob: each song's chance of an other part (other.wav, included in mix.wav); 0 keeps the four stems only.
+    """
     if int(tracks) != tracks or tracks <= 0:
         raise ConfigError(f"--tracks must be a positive integer, got {tracks}")
     if not seconds or seconds <= 0:
         raise ConfigError(f"--seconds must be positive, got {seconds}")
+    if not 0.0 <= other_prob <= 1.0:
+        raise ConfigError(f"--other-prob must be in [0, 1], got {other_prob}")
     if renderer not in ("procedural", "soundfont"):
         raise ConfigError(f"unknown renderer '{renderer}' (procedural or soundfont)")
     if renderer == "soundfont":
@@ -163,11 +168,13 @@ def synth_dataset(out, tracks: int, seconds: float, seed: int = 0, splits=(0.8, 
     names = _split_of(int(tracks), splits)
     jobs = [dict(index=i, song_seed=track_seed(seed, i), seconds=float(seconds), split=names[i],
                  dir=str(out / names[i] / f"Track{i:05d}"), renderer=renderer, soundfont=soundfont,
-                 dataset_seed=int(seed)) for i in range(int(tracks))]
+                 dataset_seed=int(seed), other_prob=float(other_prob)) for i in range(int(tracks))]
     _run(jobs, _synth_track, _default_workers() if workers is None else workers, progress, "synth")
-    write_json(out / "dataset.json", {"kind": "latentmix-synth", "tracks": int(tracks), "seconds": float(seconds),
-                                      "seed": int(seed), "renderer": renderer, "sample_rate": SAMPLE_RATE,
-                                      "splits": {s: names.count(s) for s in SPLITS}})
+    info = {"kind": "latentmix-synth", "tracks": int(tracks), "seconds": float(seconds), "seed": int(seed),
+            "renderer": renderer, "sample_rate": SAMPLE_RATE, "splits": {s: names.count(s) for s in SPLITS}}
+    if other_prob > 0:               # absent at 0, so that four-stem datasets stay byte-identical
+        info["other_prob"] = float(other_prob)
+    write_json(out / "dataset.json", info)
     return out
 
 
