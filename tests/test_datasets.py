@@ -137,6 +137,26 @@ def test_stem_windows(tiny_dataset):
         ds[len(ds)]
 
 
+def test_stem_windows_with_and_without_other(tmp_path):
+    """A split mixing tracks with and without other.wav: five-stem windows (silent other where a track has none);
+    four-stem windows leave other out."""
+    five = ("bass", "drums", "guitar", "piano", "other")
+    for name, stems in (("Track00000", five), ("Track00001", five[:4])):
+        d = tmp_path / "train" / name
+        d.mkdir(parents=True)
+        for k, s in enumerate(stems):
+            sf.write(d / f"{s}.wav", _tone(110.0 * (k + 1), seconds=2.0), SR, subtype="FLOAT")
+    assert detect_layout(tmp_path) == "msdm" and len(list_tracks(tmp_path, "train")) == 2
+    ds = StemWindows(tmp_path, "train", seconds=0.5, seed=0, gain_db=(0, 0), shift=False, stems=five, length=40)
+    items = [ds[i] for i in range(len(ds))]
+    assert all(x.shape == (5, SR // 2) for x in items)
+    has_other = [bool(x[4].abs().max() > 0.1) for x in items]
+    assert any(has_other) and not all(has_other)                # both kinds of track are drawn
+    assert all(x[:4].abs().amax(1).min() > 0.1 for x in items)   # the four stems are always there
+    assert all((x[4] == 0).all() for x, o in zip(items, has_other) if not o)
+    assert StemWindows(tmp_path, "train", seconds=0.5, seed=0, length=4)[0].shape == (4, SR // 2)
+
+
 def test_augment():
     g = torch.Generator().manual_seed(0)
     x = torch.ones(2, 4, 100)

@@ -315,3 +315,66 @@ def test_extra_data_roots_join_the_training_windows(sep_data, tmp_path):
     cfg["train"]["extra_data"] = [str(tmp_path / "nowhere")]
     with pytest.raises(InputError, match="nowhere: no such data folder"):
         SeparatorTask(cfg, sep_data, 0).train_dataset()
+
+
+FIVE = ["bass", "drums", "guitar", "piano", "other"]
+
+
+@pytest.fixture(scope="module")
+def five_stem_data(tmp_path_factory):
+    """4 tracks x 2 s with other_prob 0.5: some tracks have other.wav, some do not."""
+    from latentmix.data.build import synth_dataset
+    root = synth_dataset(tmp_path_factory.mktemp("five"), tracks=4, seconds=2.0, seed=1, other_prob=0.5,
+                         progress=False, workers=1)
+    has = [(t / "other.wav").exists() for t in sorted(root.glob("*/Track*"))]
+    assert any(has) and not all(has)
+    return root
+
+
+def test_five_stem_separator_trains_and_separates(five_stem_data, tmp_path):
+    """model.stems with 'other': 5 outputs, trained 2 steps through the loop, and `latentmix separate` writes
+    5 stem files that sum to the input."""
+    from latentmix.cli import main
+    from latentmix.train.loop import train
+    from latentmix.train.tasks.separator import SeparatorTask
+    cfg = {"model": dict(SPEC, stems=FIVE),
+           "train": dict(steps=2, batch_size=2, segment_seconds=0.5, val_segment_seconds=0.5, lr=1e-3,
+                         log_every=1, val_every=0, val_items=2, ckpt_every=0, tensorboard=False)}
+    assert SeparatorTask(cfg, str(five_stem_data), 0).train_dataset()[0].shape[0] == 5
+    res = train("separator", cfg, str(five_stem_data), tmp_path / "run", seed=0, quiet=True)
+    assert res["step"] == 2 and np.isfinite(res["loss"])
+    path = tmp_path / "run" / "model.safetensors"
+    model = load_separator(path)
+    assert model.stems == tuple(FIVE) and model(0.1 * torch.randn(1, 1, T_ODD)).stems.shape == (1, 5, T_ODD)
+    track = sorted((five_stem_data / "test").iterdir())[0]
+    assert main(["separate", str(track / "mix.wav"), "-o", str(tmp_path / "out"), "--model", str(path),
+                 "--float32", "--quiet"]) == 0
+    written = sorted((tmp_path / "out").rglob("*.wav"))
+    assert sorted(p.stem for p in written) == sorted(FIVE)
+    mix = sf.read(track / "mix.wav", dtype="float32")[0]
+    total = sum(sf.read(p, dtype="float32")[0] for p in written)
+    assert np.abs(total - mix).max() < 1e-4
+
+
+def test_four_stem_files_and_stem_list_checks(tmp_path):
+    """A model file whose config has no `stems` (as any file may) loads with the four and gives 4 outputs, as
+    before; a stem list with an unknown or repeated name, or none, is a ConfigError."""
+    from latentmix.checkpoint import load_tensors, save_tensors
+    from latentmix.errors import ConfigError
+    from latentmix.separation.registry import get_method
+    assert get_method("supervised").stems == ("bass", "drums", "guitar", "piano")       # the shipped model
+    torch.manual_seed(0)
+    four = build_separator(SPEC).eval()
+    four.save(tmp_path / "four.safetensors")
+    header, tensors = load_tensors(tmp_path / "four.safetensors")
+    config = {k: v for k, v in header["config"].items() if k != "stems"}
+    save_tensors(tmp_path / "bare.safetensors", tensors, dict(header, config=config))
+    mix = 0.1 * torch.randn(1, 1, T_ODD)
+    for name in ("four", "bare"):
+        model = load_separator(tmp_path / f"{name}.safetensors")
+        assert model.stems == ("bass", "drums", "guitar", "piano")
+        with torch.no_grad():
+            assert torch.equal(model(mix).stems, four(mix).stems) and model(mix).stems.shape == (1, 4, T_ODD)
+    for bad in (["bass", "vocals"], ["bass", "bass"], []):
+        with pytest.raises(ConfigError):
+            build_separator(dict(SPEC, stems=bad))

@@ -170,6 +170,7 @@ RANGES: dict[str, Any] = {
     **{k: Fraction for k in ("dropout", "quantizer_dropout", "decay", "dead_fraction", "cond_dropout",
                              "attn_dropout")},
     "activation": Literal["snake", "elu"],
+    "stems": Annotated[list[Literal["bass", "drums", "guitar", "piano", "other"]], Field(min_length=1)],
 }
 
 

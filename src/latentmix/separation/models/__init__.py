@@ -1,7 +1,7 @@
 """The supervised separator architectures ('spec', 'codec', 'latent') behind one build/load entry point.
 
-Every model's forward maps a mixture (batch, 1, time) to a SeparatorOutput: stems (batch, 4, time), named
-unweighted loss terms (given targets) and stats; see base.py for the convention.
+Every model's forward maps a mixture (batch, 1, time) to a SeparatorOutput: stems (batch, S, time) for the
+config's `stems` (default the four), named unweighted loss terms (given targets) and stats; see base.py.
 """
 from __future__ import annotations
 
@@ -29,8 +29,12 @@ def separator_class(arch: str):
 
 
 def build_separator(config: dict):
-    """A fresh separator from a model config {arch: spec|codec|latent, ...constructor kwargs}."""
+    """A fresh separator from a model config {arch: spec|codec|latent, stems: [...] (default the four), ...
+    constructor kwargs}; the model has one output per stem, in that order."""
     config = dict(config or {})
+    stems = config.get("stems")
+    if isinstance(stems, list) and len(set(stems)) != len(stems):
+        raise ConfigError(f"model.stems: each stem at most once, got {', '.join(map(str, stems))}")
     arch = config.get("arch", "spec")
     config["arch"] = arch
     return separator_class(arch).from_config(config)

@@ -40,17 +40,19 @@ def loss_weights(config: dict) -> tuple[dict, dict]:
     return model, {**DEFAULT_WEIGHTS, **legacy, **{k: float(v) for k, v in given.items()}}
 
 
-def _windows(root, split, seconds, seed, augment, length=None, remix_p=0.0):
-    """StemWindows items (4, window); augment: per-stem gains, shifts and cross-song remixes (train only)."""
+def _windows(root, split, seconds, seed, augment, length=None, remix_p=0.0, stems=STEMS):
+    """StemWindows items (S, window) of `stems` (a track lacking one gives silence there); augment: per-stem
+    gains, shifts and cross-song remixes (train only)."""
     from ...data.datasets import StemWindows
     if augment:
-        return StemWindows(root, split, seconds, seed=seed, length=length, remix_p=remix_p)
+        return StemWindows(root, split, seconds, seed=seed, length=length, remix_p=remix_p, stems=stems)
     return StemWindows(root, split, seconds, seed=seed, gain_db=(0.0, 0.0), shift=False, remix_p=0.0,
-                       length=length)
+                       length=length, stems=stems)
 
 
 class SeparatorTask(Task):
-    """config = {'model': {arch, ...}, 'train': {segment_seconds, weights, ...}}; batches are stems (B, 4, T).
+    """config = {'model': {arch, stems, ...}, 'train': {segment_seconds, weights, ...}}; batches are stems (B, S, T)
+    in the order of model.stems (default bass, drums, guitar, piano).
 
     The mixture is the plain sum of the stems (MSDM convention): no peak normalisation, no DC manipulation.
     """
@@ -61,6 +63,7 @@ class SeparatorTask(Task):
         # kernels (GRU, FFT, abs) 3-10x slower; flushing them to zero changes no result that matters.
         torch.set_flush_denormal(True)
         self.model_config, self.weights = loss_weights(config)
+        self.stems = tuple(self.model_config.get("stems") or STEMS)
         self.terms = tuple(k for k in TERMS if self.weights[k] != 0)     # the terms to compute
         t = config.get("train") or {}
         self.segment_seconds = float(t.get("segment_seconds", 3.0))
@@ -92,7 +95,7 @@ class SeparatorTask(Task):
             if not Path(root).is_dir():
                 raise InputError(f"{root}: no such data folder (train.extra_data)")
         parts = [_windows(root, "train", self.segment_seconds, self.seed + 7919 * k, True,
-                          length=-(-n // len(roots)), remix_p=float(t.get("remix_p", 0.3)))
+                          length=-(-n // len(roots)), remix_p=float(t.get("remix_p", 0.3)), stems=self.stems)
                  for k, root in enumerate(roots)]                 # each root an equal share of the draws
         if len(parts) == 1:
             return parts[0]
@@ -100,7 +103,7 @@ class SeparatorTask(Task):
         return ConcatDataset(parts)
 
     def training_step(self, model, batch, step: int, disc=None) -> dict:
-        """batch: stems (B, 4, T) -> {'loss': the weighted sum, each unweighted term, model stats}."""
+        """batch: stems (B, S, T) -> {'loss': the weighted sum, each unweighted term, model stats}."""
         stems = batch[0] if isinstance(batch, (list, tuple)) else batch
         mix = stems.sum(1, keepdim=True)
         out = model(mix, stems, terms=self.terms)
@@ -111,12 +114,14 @@ class SeparatorTask(Task):
         return res
 
     def _val_items(self, max_items: int) -> torch.Tensor:
-        """Up to max_items fixed validation windows (n, 4, T), evenly spread over the split; cached."""
+        """Up to max_items fixed validation windows (n, S, T), evenly spread over the split; cached."""
         if self._val is None or self._val.shape[0] != max_items:
-            ds = _windows(self.data_root, "validation", self.val_seconds, 0, False, length=max_items)
+            ds = _windows(self.data_root, "validation", self.val_seconds, 0, False, length=max_items,
+                          stems=self.stems)
             n = len(ds)
             idx = sorted({int(i * n / max_items) for i in range(min(max_items, n))})
-            self._val = torch.stack([torch.as_tensor(ds[i]) for i in idx]) if idx else torch.zeros(0, 4, 1)
+            self._val = torch.stack([torch.as_tensor(ds[i]) for i in idx]) if idx else \
+                torch.zeros(0, len(self.stems), 1)
         return self._val
 
     def validate(self, model, max_items: int) -> dict:
