@@ -108,6 +108,50 @@ def test_separator_candidate_and_estimates_callback(tiny_dataset, tmp_path):
     assert seen == [("tiny", tracks[0].name, (4, r.tracks[0].samples))]
 
 
+class _Spy:
+    """A 5-stem method whose estimates are 0.7 x the true stems (`truth`) + 0.06 x the mixture it is given (which
+    it records)."""
+    name, stems, needs_references, segment_seconds = "spy", ("bass", "drums", "guitar", "piano", "other"), False, 60.0
+
+    def __init__(self, truth):
+        self.truth, self.seen = truth, []
+
+    def separate(self, mix, refs=None):
+        self.seen.append(mix.clone())
+        return 0.7 * self.truth[:, :, :mix.shape[-1]] + 0.06 * mix
+
+
+def test_msdm_mixture_includes_other_but_scores_the_four(tmp_path):
+    """msdm on a track with other.wav: the method hears the five-stem mix.wav, a 5-stem method's other output is
+    not scored; score_folders, given the same estimates, agrees."""
+    import numpy as np
+    import soundfile as sf
+    from latentmix.data.build import synth_dataset
+    from latentmix.data.datasets import list_tracks, load_track
+    from latentmix.metrics.protocols import score_folders
+    root = synth_dataset(tmp_path / "d", tracks=1, seconds=6.0, seed=2, other_prob=1.0, splits=(0, 0, 1),
+                         progress=False)
+    track = list_tracks(root, "test")[0]
+    five = load_track(track, stems=_Spy.stems)
+    assert five[4].abs().max() > 1e-2
+    spy = _Spy(five[None])
+    P = get_protocol("msdm")
+    ev = evaluate_separation([Candidate(spy, whole=True)], root, "test", P)
+    mix = torch.from_numpy(sf.read(track / "mix.wav", dtype="float32")[0])
+    assert torch.allclose(spy.seen[0][0, 0], mix, atol=1e-6)                  # other is in what it hears
+    assert ev.stems == ["bass", "drums", "guitar", "piano"] and "other" not in ev.results["spy"].summary
+    guess = 0.7 * five[:4] + 0.06 * mix
+    want = P.aggregate(P.evaluate_track(five[:4], guess, mix))
+    assert ev.results["spy"].summary == pytest.approx(want, rel=1e-6)
+    four = P.aggregate(P.evaluate_track(five[:4], guess, five[:4].sum(0)))
+    assert abs(four["All"] - want["All"]) > 0.1                               # the mixture matters
+    est = tmp_path / "est" / track.name
+    est.mkdir(parents=True)
+    for k, s in enumerate(_Spy.stems[:4]):
+        sf.write(est / f"{s}.wav", guess[k].numpy().astype(np.float32), SAMPLE_RATE, subtype="FLOAT")
+    assert score_folders(track.parent, tmp_path / "est", "msdm")["results"] == pytest.approx(want, rel=1e-6)
+
+
 def test_lass_protocol_oracle_and_stem_selection(tiny_dataset, tmp_path):
     """lass: mixture 0.5 (bass + drums); the oracle is built for its two stems, a 4-stem separator's bass and drums
     are picked by name; the through-codec ceiling runs under it too (an argument, not a new loop)."""

@@ -10,7 +10,8 @@ per call, under inference_mode) or on the whole track at once (`whole=True`). `C
 puts each true stem through a codec: the best a separator that outputs that codec's codes could do.
 
 Per track: the stems are read with latentmix.data.datasets.load_track (the protocol's stems, at its sample
-rate), the mixture is the protocol's (`make_mixture`, float32), every candidate separates it (timed alone, CUDA
+rate), the mixture is the protocol's (`make_mixture`, float32; msdm's includes other.wav where a track has one,
+unscored), every candidate separates it (timed alone, CUDA
 synchronised) and `protocol.evaluate_track` scores the estimate of the protocol's stems. Records: one
 `WindowRecord` per scored window, one `TrackRecord` per track (its windows and their aggregate), one
 `SeparationResult` per candidate (every track, the aggregate over all windows of all tracks: the table row).
@@ -273,8 +274,9 @@ def evaluate_separation(candidates, data=None, split: str | None = "test", proto
     audio_s, warmed = 0.0, warmup_seconds <= 0
     for track in tqdm(tracks, desc="separation", unit="track", disable=None if progress else True, file=sys.stderr,
                       dynamic_ncols=True):
-        refs = load_track(track, P.sample_rate, stems=P.stems)                # (S, T)
-        mix = P.make_mixture(refs).float()                                     # (T,)
+        refs = load_track(track, P.sample_rate, stems=tuple(P.stems) + tuple(P.mix_extra))
+        refs, extra = refs[:len(P.stems)], refs[len(P.stems):]                 # (S, T), (E, T)
+        mix = P.make_mixture(refs, extra).float()                              # (T,)
         mix_d, refs_d = mix[None, None].to(device), refs[None].to(device)
         if not warmed:                                                         # untimed first call per candidate
             n = min(refs.shape[-1], int(warmup_seconds * P.sample_rate))

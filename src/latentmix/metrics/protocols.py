@@ -4,7 +4,8 @@ A protocol turns one track's references (S, T), estimates (S, T) and mixture (T,
 `aggregate` turns records into the table row {stem: mean, "All": mean of stems, "windows": n}.
 
 msdm v1 (MSDM's evaluation/evaluate_separation.py, seeds_spec §6d), reproduced exactly:
-  22050 Hz mono; mixture = sum of the four stems; windows of 4 s (88,200 samples) with a 2 s hop,
+  22050 Hz mono; mixture = sum of the four stems (plus other.wav where a track has one: heard, never scored,
+  so a 5-stem model's tables stay comparable; MSDM's data has none); windows of 4 s (88,200 samples) with a 2 s hop,
   n = ceil((T - 2 s) / 2 s) windows starting at 0, 2 s, 4 s, ... (the last may be shorter than 4 s; a 10 s
   track gives 4 windows starting at 0, 2, 4, 6 s); a stem is silent in a window if ||s||_2 / len(s) < 1.5e-5
   (the L2 norm divided by the number of samples, not the RMS); windows with <= 1 non-silent stem are skipped;
@@ -57,10 +58,14 @@ class Protocol:
     sample_rate: int = SAMPLE_RATE
     mix_gain: float = 1.0          # mixture = mix_gain * sum(stems)
     metric: str = ""
+    mix_extra: tuple = ()          # stems that go into the mixture where a track has them but are not scored
 
-    def make_mixture(self, refs: torch.Tensor) -> torch.Tensor:
-        """refs (S, T) -> mixture (T,) as the protocol defines it."""
-        return self.mix_gain * refs.sum(0)
+    def make_mixture(self, refs: torch.Tensor, extra: torch.Tensor | None = None) -> torch.Tensor:
+        """refs (S, T) and the `mix_extra` stems (E, T) -> mixture (T,) as the protocol defines it."""
+        mix = self.mix_gain * refs.sum(0)
+        if extra is not None and extra.numel() and bool(extra.any()):
+            mix = mix + self.mix_gain * extra.to(mix.dtype).sum(0)
+        return mix
 
     def evaluate_track(self, refs: torch.Tensor, est: torch.Tensor, mix: torch.Tensor | None = None) -> list[dict]:
         raise NotImplementedError
@@ -168,7 +173,7 @@ class LASSProtocol(Protocol):
 
 PROTOCOLS = {
     "msdm": MSDMProtocol(name="msdm", version=1, stems=STEMS, mix_gain=1.0,
-                         metric="SI-SNRi dB (no zero-mean, MSDM)"),
+                         metric="SI-SNRi dB (no zero-mean, MSDM)", mix_extra=("other",)),
     "lass": LASSProtocol(name="lass", version=1, stems=("bass", "drums"), mix_gain=0.5,
                          metric="museval v4 SDR dB (median over frames; 1 frame per 3 s chunk)"),
 }
@@ -251,12 +256,13 @@ def score_folders(reference_dir, estimates_dir, protocol) -> dict:
     single = len(tracks) == 1 and tracks[0] == Path(reference_dir)
     records, per_track = [], {}
     for t in tracks:
-        refs = load_stems(t, p.stems, p.sample_rate)
+        refs = load_stems(t, tuple(p.stems) + tuple(p.mix_extra), p.sample_rate)
+        refs, extra = refs[:len(p.stems)], refs[len(p.stems):]
         est_dir = est_root if single and _stem_file(est_root, p.stems[0]) else est_root / t.name
         if not est_dir.is_dir():
             raise InputError(f"{est_dir}: missing estimates for track '{t.name}'")
         est = load_stems(est_dir, p.stems, p.sample_rate, required=True)
-        recs = p.evaluate_track(refs, est, p.make_mixture(refs))
+        recs = p.evaluate_track(refs, est, p.make_mixture(refs, extra))
         per_track[t.name] = p.aggregate(recs)
         records.extend(recs)
     return {"protocol": p.name, "version": p.version, "metric": p.metric, "tracks": len(tracks),
