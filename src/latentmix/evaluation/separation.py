@@ -27,7 +27,7 @@ import torch
 
 from .. import SAMPLE_RATE, STEMS
 from ..errors import ConfigError, InputError
-from ..metrics.protocols import get_protocol
+from ..metrics.protocols import get_protocol, stem_file
 from .records import Record
 
 OVERLAP = 0.25
@@ -274,7 +274,8 @@ def evaluate_separation(candidates, data=None, split: str | None = "test", proto
     audio_s, warmed = 0.0, warmup_seconds <= 0
     for track in tqdm(tracks, desc="separation", unit="track", disable=None if progress else True, file=sys.stderr,
                       dynamic_ncols=True):
-        refs = load_track(track, P.sample_rate, stems=tuple(P.stems) + tuple(P.mix_extra))
+        extra = tuple(e for e in P.mix_extra if stem_file(track, e) is not None)   # an other.wav file only: a
+        refs = load_track(track, P.sample_rate, stems=tuple(P.stems) + extra)     # Slakh copy's 4-stem mix stays
         refs, extra = refs[:len(P.stems)], refs[len(P.stems):]                 # (S, T), (E, T)
         mix = P.make_mixture(refs, extra).float()                              # (T,)
         mix_d, refs_d = mix[None, None].to(device), refs[None].to(device)

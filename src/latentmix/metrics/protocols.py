@@ -4,8 +4,9 @@ A protocol turns one track's references (S, T), estimates (S, T) and mixture (T,
 `aggregate` turns records into the table row {stem: mean, "All": mean of stems, "windows": n}.
 
 msdm v1 (MSDM's evaluation/evaluate_separation.py, seeds_spec §6d), reproduced exactly:
-  22050 Hz mono; mixture = sum of the four stems (plus other.wav where a track has one: heard, never scored,
-  so a 5-stem model's tables stay comparable; MSDM's data has none); windows of 4 s (88,200 samples) with a 2 s hop,
+  22050 Hz mono; mixture = sum of the four stems (plus an other.wav file where a track folder has one: heard,
+  never scored, so a 5-stem model's tables stay comparable; MSDM's data and a Slakh copy have none);
+  windows of 4 s (88,200 samples) with a 2 s hop,
   n = ceil((T - 2 s) / 2 s) windows starting at 0, 2 s, 4 s, ... (the last may be shorter than 4 s; a 10 s
   track gives 4 windows starting at 0, 2, 4, 6 s); a stem is silent in a window if ||s||_2 / len(s) < 1.5e-5
   (the L2 norm divided by the number of samples, not the RMS); windows with <= 1 non-silent stem are skipped;
@@ -192,7 +193,7 @@ def get_protocol(name: str, **overrides) -> Protocol:
 
 # ------------------------------------------------------------------ folders
 
-def _stem_file(folder: Path, stem: str) -> Path | None:
+def stem_file(folder: Path, stem: str) -> Path | None:
     for ext in AUDIO_EXTENSIONS:
         f = folder / f"{stem}{ext}"
         if f.is_file():
@@ -205,9 +206,9 @@ def reference_tracks(reference_dir, stems) -> list[Path]:
     root = Path(reference_dir)
     if not root.is_dir():
         raise InputError(f"{root}: no such folder")
-    if any(_stem_file(root, s) for s in stems):
+    if any(stem_file(root, s) for s in stems):
         return [root]
-    tracks = sorted(d for d in root.iterdir() if d.is_dir() and any(_stem_file(d, s) for s in stems))
+    tracks = sorted(d for d in root.iterdir() if d.is_dir() and any(stem_file(d, s) for s in stems))
     if not tracks:
         raise InputError(f"{root}: no track folders with {'/'.join(stems)} stem files")
     return tracks
@@ -223,7 +224,7 @@ def load_stems(track_dir, stems, sr: int = SAMPLE_RATE, required: bool = False) 
     track_dir = Path(track_dir)
     wavs, files = {}, {}
     for s in stems:
-        f = _stem_file(track_dir, s)
+        f = stem_file(track_dir, s)
         if f is None:
             if required:
                 raise InputError(f"{track_dir / (s + '.wav')}: missing estimate for stem '{s}'")
@@ -258,7 +259,7 @@ def score_folders(reference_dir, estimates_dir, protocol) -> dict:
     for t in tracks:
         refs = load_stems(t, tuple(p.stems) + tuple(p.mix_extra), p.sample_rate)
         refs, extra = refs[:len(p.stems)], refs[len(p.stems):]
-        est_dir = est_root if single and _stem_file(est_root, p.stems[0]) else est_root / t.name
+        est_dir = est_root if single and stem_file(est_root, p.stems[0]) else est_root / t.name
         if not est_dir.is_dir():
             raise InputError(f"{est_dir}: missing estimates for track '{t.name}'")
         est = load_stems(est_dir, p.stems, p.sample_rate, required=True)
