@@ -82,11 +82,23 @@ def preset_overrides(name: str) -> list[str] | None:
 
 
 # ------------------------------------------------------------------ verdicts
-def verdict(row: dict, ref: dict) -> tuple[str, str]:
-    """(adopt | keep as option | drop, the numbers that decided it) for a scored row against its reference.
+UNDERTRAINED = 0.25     # a row that fit fewer than this share of the base row's steps into the budget: no verdict
 
-    row/ref: {"levels": {n: {"log_mel_distance", "si_sdr"}}, "xrt", "continuous", "nll" (or None)}; a
-    continuous row has the one level None, compared with the reference's highest level."""
+
+def verdict(row: dict, ref: dict, base_steps: int | None = None) -> tuple[str, str]:
+    """(adopt | keep as option | drop | no verdict, the numbers that decided it) for a scored row against its
+    reference.
+
+    row/ref: {"levels": {n: {"log_mel_distance", "si_sdr"}}, "xrt", "continuous", "nll" (or None), "steps"}; a
+    continuous row has the one level None, compared with the reference's highest level. When the row or its
+    reference trained fewer than UNDERTRAINED x `base_steps` (the plain v2 row's) steps in the same budget, its
+    scores say how far it got, not what the idea is worth: "no verdict"."""
+    if base_steps:
+        few = [(n, x["steps"]) for n, x in (("row", row), ("reference", ref))
+               if x.get("steps") is not None and x["steps"] < UNDERTRAINED * base_steps]
+        if few:
+            return "no verdict", (f"undertrained: {', '.join(f'{n} {k} steps' for n, k in few)} in the budget "
+                                  f"against v2's {base_steps} (a longer budget is needed)")
     ref_levels = sorted(ref["levels"])
     pairs = [(ref["levels"][ref_levels[-1]], row["levels"][None])] if row["continuous"] else \
         [(ref["levels"][n], row["levels"][n]) for n in ref_levels]
@@ -184,8 +196,9 @@ def table(results: dict, levels) -> list[str]:
             cells += [fmt(m["log_mel_distance"]), fmt(m["mel_distance"]), fmt(m["si_sdr"], 2)]
         u = r["usage"] or {}
         nll = "-" if r["nll"] is None else f"{r['nll']:.3f} ({fmt(r['nll_l0'])})"
+        base = (results.get("v2") or {}).get("steps")
         v = "reference" if ref is None else ("no reference row" if ref not in results else
-                                             "{}: {}".format(*verdict(r, results[ref])) + f" (vs {ref})")
+                                             "{}: {}".format(*verdict(r, results[ref], base)) + f" (vs {ref})")
         label = what + (" [continuous: no bitrate, same score in each column]" if r["continuous"] else "")
         lines.append(f"| {name} | {label} | {r['steps'] or '-'} | {' | '.join(cells)} | {r['xrt']:.1f} | "
                      f"{fmt(u.get('used'), 2)} | {fmt(u.get('perplexity_l0'), 1)} | {nll} | {v} |")
@@ -272,7 +285,8 @@ def run(argv=None) -> int:
     L += ["", "Verdict rule (benchmarks/codec_ablation.py `verdict`): adopt when the log-mel distance is >= 2 % "
           "lower at every bitrate, SI-SDR at most 0.5 dB lower and speed >= 80 % of the reference (SOM: or the "
           "prior's NLL >= 0.05 bits lower at <= +1 % log-mel); drop when >= 2 % higher at every bitrate, or "
-          "speed < 50 % without a gain; else keep as option. A continuous bottleneck is never adopted: no codes.",
+          "speed < 50 % without a gain; else keep as option. A continuous bottleneck is never adopted: no codes. "
+          "No verdict when the row or its reference fit fewer than a quarter of v2's steps into the budget.",
           ""]
     text = "\n".join(L)
     print(text)

@@ -310,3 +310,7 @@ def test_verdict_rule(bench):
     assert bench.verdict(row(1.005, 0.8, nll=4.9), ref)[0] == "adopt"
     assert bench.verdict(row(None, 0.7, continuous=True), ref)[0] == "keep as option"
     assert "log-mel -12.5 %" in bench.verdict(row(None, 0.7, continuous=True), ref)[1]
+    slow = dict(row(0.5, 0.4), steps=20)                      # far better scores, but 20 of v2's 600 steps
+    assert bench.verdict(slow, dict(ref, steps=600), base_steps=600)[0] == "no verdict"
+    assert bench.verdict(row(0.95, 0.75), dict(ref, steps=20), base_steps=600)[0] == "no verdict"
+    assert bench.verdict(dict(row(0.95, 0.75), steps=500), dict(ref, steps=600), base_steps=600)[0] == "adopt"
