@@ -251,15 +251,19 @@ def _as_version_1(path, legacy: dict):
 
 
 def test_config_version_1_files_load(tiny_codec, tmp_path):
-    """The shipped separator was written with config version 1 (loss weights in its config): it loads, its
-    config comes back architecture-only, and a re-save is version 2. So do version-1 files of every arch."""
+    """Files written with config version 1 (loss weights in the config; the shipped separator was one until
+    2026-12-01) load with an architecture-only config, and a re-save is version 2. The shipped separator made into
+    a version-1 file, and version-1 files of every arch."""
     from latentmix.checkpoint import read_header
     from latentmix.errors import ModelFileError
     from latentmix.pretrained.registry import default_separator_path
-    header = read_header(default_separator_path())
-    assert "config_version" not in header and "loss" in header["config"]
     shipped = load_separator(default_separator_path())
     assert "loss" not in shipped.config
+    shipped.save(tmp_path / "shipped_v1.safetensors")
+    _as_version_1(tmp_path / "shipped_v1.safetensors", {"loss": {"wave_l1": 1.0, "mrstft": 1.0, "sisdr": 1.0}})
+    header = read_header(tmp_path / "shipped_v1.safetensors")
+    assert "config_version" not in header and "loss" in header["config"]
+    assert load_separator(tmp_path / "shipped_v1.safetensors").config == shipped.config
     assert shipped.config == {k: v for k, v in header["config"].items() if k != "loss"}
     shipped.save(tmp_path / "v2.safetensors")
     h2 = read_header(tmp_path / "v2.safetensors")
