@@ -111,8 +111,7 @@ def render(c: dict, summary: str, rows, minutes: float, argv) -> str:
     if unclean:
         lines += [f"Not clean: {', '.join(unclean)}.", ""]
     if c["outputs"]["escapes"] or c["outputs"]["data_lost"]:
-        lines += ["The output-path misses are the cases of issue 21 (safe outputs, another branch); the battery marks "
-                  "them xfail until that lands.", ""]
+        lines += ["Output-path misses: see the `outputs/` cases of tests/test_bad_input.py.", ""]
     lines += [f"Largest accepted input: a {minutes:g}-minute song (float32 WAV, {minutes * 60 * SR * 4 / 2**20:.0f} "
               "MiB of samples), each command in a fresh process (peak RSS includes Python + torch):", "",
               "| command | peak RSS MiB | wall s |", "|---|---:|---:|"]

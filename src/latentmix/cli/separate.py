@@ -408,20 +408,18 @@ def _batch(items: list[Item], sep: Separation, root: OutputRoot, args, log, mani
                 raise
             if len(items) == 1 and manifest is None:
                 raise e if isinstance(e, LatentmixError) else OutputError(msg) from None
-            print(f"error: {msg}", file=sys.stderr, flush=True)
-            if manifest is not None:
-                manifest.record(it.mix or it.track if it.error else item_key(it), [], time.perf_counter() - t0,
-                                status="failed", error=msg)
-            return "failed", msg
+            return fail(it, msg, t0)
         except Exception as e:             # a bug, not a bad input: one track's crash must not end the batch
             if len(items) == 1 and manifest is None or getattr(args, "debug", False):
                 raise
-            msg = f"{it.label}: unexpected {type(e).__name__}: {e} (a bug: please report it; --debug shows where)"
-            print(f"error: {msg}", file=sys.stderr, flush=True)
-            if manifest is not None:
-                manifest.record(item_key(it) if it.error is None else it.track, [], time.perf_counter() - t0,
-                                status="failed", error=msg)
-            return "failed", msg
+            return fail(it, f"{it.label}: unexpected {type(e).__name__}: {e} (a bug: please report it; --debug "
+                            "shows where)", t0)
+
+    def fail(it, msg: str, t0: float):
+        print(f"error: {msg}", file=sys.stderr, flush=True)
+        if manifest is not None:
+            manifest.record(item_key(it), [], time.perf_counter() - t0, status="failed", error=msg)
+        return "failed", msg
 
     work = list(enumerate(items, 1))
     if args.jobs > 1 and len(items) > 1:
