@@ -32,11 +32,12 @@ def multiscale_mel_loss(x: torch.Tensor, y: torch.Tensor, scales=DAC_MEL_SCALES,
 
 
 def mrstft_loss(x: torch.Tensor, y: torch.Tensor, fft_sizes=MRSTFT_FFTS) -> torch.Tensor:
-    """Multi-resolution STFT distance (spectral convergence + L1 log magnitude) over the FFT sizes that fit."""
+    """Multi-resolution STFT distance (spectral convergence + L1 log magnitude) over the FFT sizes that fit; SC is
+    divided by max(||target||, ||estimate||), so a silent target (an isolated silent stem) cannot make it explode."""
     used = [n for n in fft_sizes if fits(n, x.shape[-1])]
     if not used:
         return x.new_zeros(())
-    return multi_resolution_stft_distance(x, y, used)
+    return multi_resolution_stft_distance(x, y, used, sc_bounded=True)
 
 
 DOWN_FACTORS = (2, 4)

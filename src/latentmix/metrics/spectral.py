@@ -90,7 +90,7 @@ def log_mel_distance(est: torch.Tensor, ref: torch.Tensor, fft_sizes=LOG_MEL_FFT
 def multi_resolution_stft_distance(est: torch.Tensor, ref: torch.Tensor, fft_sizes=MRSTFT_FFTS,
                                    hop_ratio: float = 0.25, eps: float = 1e-5, reduction: str = "mean",
                                    sc_weight: float = 1.0, log_weight: float = 1.0,
-                                   lin_weight: float = 0.0) -> torch.Tensor:
+                                   lin_weight: float = 0.0, sc_bounded: bool = False) -> torch.Tensor:
     """Multi-resolution STFT distance (Yamamoto et al., Parallel WaveGAN), averaged over resolutions.
 
     For each FFT size N (Hann window N, hop N*hop_ratio), with magnitudes E = |STFT(est)|, R = |STFT(ref)|
@@ -101,6 +101,8 @@ def multi_resolution_stft_distance(est: torch.Tensor, ref: torch.Tensor, fft_siz
     distance = mean over N of (sc_weight·SC + log_weight·LM + lin_weight·L1); the defaults (1, 1, 0) are the
     metric (SC + LM); the separators' training loss is (0, 0.1, 1) over 256...2048 points. Norms and means run
     over channels, frequency and frames of each batch item. est, ref (batch, channels, time) -> () or (batch,).
+    sc_bounded divides SC by max(||R||, ||E|| (no gradient)) instead, so SC <= 2: a silent reference (an isolated
+    silent stem) otherwise makes SC ||E|| / eps, thousands to millions (the codec's training loss uses it).
     """
     items = []
     for n in fft_sizes:
@@ -109,7 +111,10 @@ def multi_resolution_stft_distance(est: torch.Tensor, ref: torch.Tensor, fft_siz
         E, R = E.reshape(E.shape[0], -1), R.reshape(R.shape[0], -1)
         d = 0
         if sc_weight:
-            d = d + sc_weight * (torch.linalg.vector_norm(R - E, dim=1) / (torch.linalg.vector_norm(R, dim=1) + eps))
+            den = torch.linalg.vector_norm(R, dim=1)
+            if sc_bounded:
+                den = torch.maximum(den, torch.linalg.vector_norm(E, dim=1).detach())
+            d = d + sc_weight * (torch.linalg.vector_norm(R - E, dim=1) / (den + eps))
         if log_weight:
             d = d + log_weight * (torch.log(R + eps) - torch.log(E + eps)).abs().mean(dim=1)
         if lin_weight:
