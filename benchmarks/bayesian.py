@@ -43,15 +43,40 @@ VARIANTS = {
 DEFAULT_VARIANTS = [n for n in VARIANTS if "likelihood on" not in n]
 
 
+def _value(v: str):
+    for cast in (int, float):
+        try:
+            return cast(v)
+        except ValueError:
+            pass
+    return v
+
+
+def parse_variant(text: str):
+    """`NAME=METHOD[;seed][;oracle][;key=value ...]` -> (name, (method, seed preset?, overrides, oracle rows?)).
+    Keys are the method's settings (sigma, lam, topk, chains, beams, levels, ...) and codec / priors (BASS,DRUMS)
+    / counts files, so a row can run on another codec with its own priors (e.g. LASS on a codec without the
+    linearity loss)."""
+    name, sep, spec = text.partition("=")
+    parts = [x.strip() for x in spec.split(";") if x.strip()]
+    if not sep or not name.strip() or not parts:
+        raise ValueError(f"--variant {text!r}: expected NAME=METHOD[;seed][;oracle][;key=value ...]")
+    flags = {p for p in parts[1:] if "=" not in p}
+    if flags - {"seed", "oracle"}:
+        raise ValueError(f"--variant {text!r}: unknown flag(s) {sorted(flags - {'seed', 'oracle'})}")
+    over = {k.strip(): _value(v.strip()) for k, _, v in (p.partition("=") for p in parts[1:] if "=" in p)}
+    return name.strip(), (parts[0], "seed" in flags, over, "oracle" in flags)
+
+
 def build(names, args):
     from latentmix.separation.bayesian import BayesianSeparator
     out = []
     for name in names:
         method, seed_preset, over, oracle = VARIANTS[name]
         kw = dict(over)
-        if args.priors:
+        if args.priors and "priors" not in kw:
             kw["priors"] = args.priors
-        if args.counts:
+        if args.counts and "counts" not in kw:
             kw["counts"] = args.counts
         out.append((name, BayesianSeparator(method, seed_preset=seed_preset, **kw), oracle))
     return out
@@ -94,6 +119,9 @@ def main(argv=None) -> int:
     p.add_argument("--threads", type=int, default=2)
     p.add_argument("--batch", type=int, default=4, help="chunks per search call")
     p.add_argument("--variants", default=",".join(DEFAULT_VARIANTS), help="comma-separated names of VARIANTS")
+    p.add_argument("--variant", action="append", default=[], metavar="NAME=METHOD[;seed][;oracle][;k=v ...]",
+                   help="an extra row: a method with its preset (the seed's with `seed`), oracle rows with `oracle`, "
+                        "and settings or files (codec=, priors=BASS,DRUMS, counts=, sigma=, lam=, topk=, ...)")
     p.add_argument("--priors", default=None, help="BASS,DRUMS prior files (default: the shipped ones)")
     p.add_argument("--counts", default=None, help="counts file (default: the shipped one)")
     p.add_argument("--selection-study", default="hybrid (latentmix)",
@@ -108,6 +136,13 @@ def main(argv=None) -> int:
     args = p.parse_args(argv)
     torch.set_num_threads(args.threads)
     names = [v.strip() for v in args.variants.split(",") if v.strip()]
+    try:
+        custom = dict(parse_variant(v) for v in args.variant)
+    except ValueError as e:
+        print(f"error: {e}", file=sys.stderr)
+        return 2
+    VARIANTS.update(custom)
+    names += [n for n in custom if n not in names]
     bad = [v for v in names if v not in VARIANTS]
     if bad:
         print(f"error: unknown variant(s) {bad}; known: {list(VARIANTS)}", file=sys.stderr)

@@ -102,6 +102,7 @@ class BayesianSeparator:
         self.cfg = settings(method, seed_preset, **opts)
         self.codec = codec if isinstance(codec, torch.nn.Module) else Codec.load(resolve_model(codec, "codec"))
         self.codec.eval()
+        self.codec_label = None if codec is None or isinstance(codec, torch.nn.Module) else str(codec)
         self.priors = _load_priors(priors)
         check_priors(*self.priors, self.codec)
         self.levels = self.priors[0].pattern.num_codebooks
@@ -149,7 +150,8 @@ class BayesianSeparator:
         c = self.cfg
         how = f"beam search, {c['beams']} beams" if c["mode"] == "beam" else f"sampling, {c['chains']} chains"
         return (f"{self.lik.describe()}; {how}, top-{c['topk']} of each prior, {self.levels} levels decoded; "
-                f"selection {c['select']}{', mask' if c['mask'] else ''}")
+                f"selection {c['select']}{', mask' if c['mask'] else ''}"
+                + (f"; codec {self.codec_label}" if self.codec_label else ""))
 
     # ------------------------------------------------------------------ running
     @torch.inference_mode()
