@@ -167,6 +167,49 @@ def test_augment():
     assert s.shape == (4, 100) and all(torch.equal(r, torch.arange(r[0], r[0] + 100)) for r in s)
 
 
+def _band_db(x, lo, hi):
+    X = torch.fft.rfft(x.double()).abs().pow(2)
+    f = torch.fft.rfftfreq(x.shape[-1], 1 / SR)
+    return 10 * torch.log10(X[(f >= lo) & (f < hi)].sum())
+
+
+def test_random_effects():
+    """EQ stays within its +-6 dB curve, reverb adds a tail after the sound stops, compression lowers the crest
+    of a loud/quiet pattern; each keeps the RMS; silent stems stay silent; a generator seed reproduces an item;
+    p = 0 draws nothing."""
+    n = SR - SR % 4
+    noise = torch.randn(n, generator=torch.Generator().manual_seed(1))
+    for seed in range(5):
+        y = augment.random_eq(noise, SR, generator=torch.Generator().manual_seed(seed))
+        for lo, hi in ((60, 200), (500, 2000), (4000, 10000)):
+            assert abs(_band_db(y, lo, hi) - _band_db(noise, lo, hi)) <= 6.5
+    burst = torch.cat([noise[: n // 2], torch.zeros(n // 2)])
+    wet = augment.random_reverb(burst, SR, generator=torch.Generator().manual_seed(0))
+    assert wet[n // 2 + 1000:].abs().max() > 1e-3 and wet.norm().item() == pytest.approx(burst.norm().item(), rel=1e-4)
+    pattern = noise * torch.cat([torch.full((n // 4,), 1.0), torch.full((n // 4,), 0.05)]).repeat(2)
+    comp = augment.random_compress(pattern, SR, generator=torch.Generator().manual_seed(0))
+    ratio = lambda z: z[: n // 4].pow(2).mean() / z[n // 4: n // 2].pow(2).mean()   # noqa: E731
+    assert ratio(comp) < 0.5 * ratio(pattern) and comp.norm().item() == pytest.approx(pattern.norm().item(), rel=1e-4)
+    stems = torch.stack([noise, torch.zeros(n), pattern])
+    a = augment.random_effects(stems, SR, 1.0, generator=torch.Generator().manual_seed(3))
+    b = augment.random_effects(stems, SR, 1.0, generator=torch.Generator().manual_seed(3))
+    assert torch.equal(a, b) and a.shape == stems.shape and torch.isfinite(a).all()
+    assert (a[1] == 0).all() and not torch.allclose(a[0], noise)
+    g = torch.Generator().manual_seed(5)
+    assert augment.random_effects(stems, SR, 0.0, generator=g) is stems
+    assert torch.equal(torch.rand(3, generator=g), torch.rand(3, generator=torch.Generator().manual_seed(5)))
+
+
+def test_stem_windows_effects(tiny_dataset):
+    """train.effects_p: 0 gives exactly the windows without it (old runs reproduce); > 0 changes them, per seed."""
+    base = StemWindows(tiny_dataset, "train", seconds=1.0, seed=3)
+    off = StemWindows(tiny_dataset, "train", seconds=1.0, seed=3, effects_p=0.0)
+    on = StemWindows(tiny_dataset, "train", seconds=1.0, seed=3, effects_p=1.0)
+    assert all(torch.equal(base[i], off[i]) for i in range(4))
+    assert not torch.equal(base[2], on[2]) and torch.equal(on[2], StemWindows(
+        tiny_dataset, "train", seconds=1.0, seed=3, effects_p=1.0)[2])
+
+
 def test_eval_chunks(tiny_dataset, tmp_path):
     chunks = eval_chunks(tiny_dataset, "test", seconds=1.5, hop=1.0)
     assert chunks == eval_chunks(tiny_dataset, "test", seconds=1.5, hop=1.0)

@@ -40,12 +40,13 @@ def loss_weights(config: dict) -> tuple[dict, dict]:
     return model, {**DEFAULT_WEIGHTS, **legacy, **{k: float(v) for k, v in given.items()}}
 
 
-def _windows(root, split, seconds, seed, augment, length=None, remix_p=0.0, stems=STEMS):
+def _windows(root, split, seconds, seed, augment, length=None, remix_p=0.0, stems=STEMS, effects_p=0.0):
     """StemWindows items (S, window) of `stems` (a track lacking one gives silence there); augment: per-stem
-    gains, shifts and cross-song remixes (train only)."""
+    gains, shifts, cross-song remixes and random effects (train only)."""
     from ...data.datasets import StemWindows
     if augment:
-        return StemWindows(root, split, seconds, seed=seed, length=length, remix_p=remix_p, stems=stems)
+        return StemWindows(root, split, seconds, seed=seed, length=length, remix_p=remix_p, stems=stems,
+                           effects_p=effects_p)
     return StemWindows(root, split, seconds, seed=seed, gain_db=(0.0, 0.0), shift=False, remix_p=0.0,
                        length=length, stems=stems)
 
@@ -85,7 +86,8 @@ class SeparatorTask(Task):
 
     def train_dataset(self):
         """Random windows, one distinct window per sample the run draws (steps x batch), so that a short
-        dataset still gives fresh excerpts, gains and cross-song remixes (train.remix_p) every step.
+        dataset still gives fresh excerpts, gains, cross-song remixes (train.remix_p) and, with train.effects_p,
+        per-stem random EQ / reverb / compression every step.
         train.extra_data: more MSDM-layout roots whose train splits join --data's, each an equal share of the
         windows (remixes stay within a root); validation stays on --data."""
         t = self.config.get("train") or {}
@@ -95,7 +97,8 @@ class SeparatorTask(Task):
             if not Path(root).is_dir():
                 raise InputError(f"{root}: no such data folder (train.extra_data)")
         parts = [_windows(root, "train", self.segment_seconds, self.seed + 7919 * k, True,
-                          length=-(-n // len(roots)), remix_p=float(t.get("remix_p", 0.3)), stems=self.stems)
+                          length=-(-n // len(roots)), remix_p=float(t.get("remix_p", 0.3)), stems=self.stems,
+                          effects_p=float(t.get("effects_p", 0.0)))
                  for k, root in enumerate(roots)]                 # each root an equal share of the draws
         if len(parts) == 1:
             return parts[0]
