@@ -126,7 +126,8 @@ def run(argv=None) -> int:
     ap.add_argument("--speed-seconds", type=float, default=10.0)
     ap.add_argument("--speed-frames", type=int, default=64)
     ap.add_argument("--threads", type=int, default=2)
-    ap.add_argument("--parts", default="nll,adherence,continuation,speed")
+    ap.add_argument("--parts", default="nll,levels,adherence,continuation,speed")
+    ap.add_argument("--levels", default="1,2,4,6,8,12", help="levels decoded in the levels part")
     ap.add_argument("--seed", type=int, default=0)
     ap.add_argument("--quiet", action="store_true", help="no progress lines on stderr")
     ap.add_argument("--merge", action="append", default=[], help="records of an earlier run's --json to include")
@@ -154,6 +155,9 @@ def run(argv=None) -> int:
             Path(args.json).write_text(json.dumps({k: v.to_json() for k, v in records.items()}, indent=1))
     if "nll" in parts:
         nll_part(args, roots, gen, stems, records)
+        save()
+    if "levels" in parts:
+        levels_part(args, roots, gen, stems, records)
         save()
     if "adherence" in parts:
         adherence_part(args, roots, gen, stems, records)
@@ -197,6 +201,24 @@ def nll_part(args, roots, gen, stems, records) -> None:
                                                 max_per_track=args.nll_windows)
 
 
+def levels_part(args, roots, gen, stems, records) -> None:
+    for name, g, stem in rows(gen, stems):
+        log(args, f"levels: {name}")
+        held = C.real_clips(roots, args.split, args.clip_seconds, 1, g.sample_rate, stem)
+        want = [int(v) for v in args.levels.split(",")] + [g.levels]
+        records[f"levels/{name}"] = G.evaluate_levels(g.codec, held.wav, want, g.levels, g.sample_rate)
+
+
+def levels_lines(name, res) -> list[str]:
+    L = [f"**{name}** ({res.modelled} of {res.total} levels modelled): {res.clips} held-out clips of "
+         f"{res.clip_seconds:g} s, through the codec at K levels.", "",
+         "| levels | mel distance | log-mel distance | SI-SDR (dB) |", "|---:|---:|---:|---:|"]
+    for r in res.rows:
+        mark = " (modelled)" if r.levels == res.modelled else ""
+        L.append(f"| {r.levels}{mark} | {r.mel:.3f} | {r.log_mel:.3f} | {r.si_sdr:.2f} |")
+    return L + [""]
+
+
 def adherence_part(args, roots, gen, stems, records) -> None:
     cfgs = [float(v) for v in args.cfg.split(",")]
     for name, g, stem in rows(gen, stems):
@@ -221,8 +243,8 @@ def described(args, gen, stems) -> list:
         [(f"{s} prior", named[s], g) for s, g in stems.items()]
 
 
-KINDS = {"nll": G.NLLResult, "adherence": G.AdherenceResult, "continuation": G.ContinuationResult,
-         "speed": G.SpeedResult}
+KINDS = {"nll": G.NLLResult, "levels": G.LevelsResult, "adherence": G.AdherenceResult,
+         "continuation": G.ContinuationResult, "speed": G.SpeedResult}
 
 
 def load_records(path) -> dict:
@@ -241,6 +263,13 @@ def render(records) -> list[str]:
               ""]
         for name, res in nll:
             L += nll_table(name, res)
+    lev = [(k.split("/", 1)[1], v) for k, v in records.items() if k.startswith("levels/")]
+    if lev:
+        L += ["### Levels modelled: what the dropped levels would add", "",
+              "A prior models the codec's first K levels and the rest are dropped at decoding (no cheaper head "
+              "predicts them): the cost of that choice is the gap between the modelled row and the last.", ""]
+        for name, res in lev:
+            L += levels_lines(name, res)
     adh = [(k.split("/", 1)[1], v) for k, v in records.items() if k.startswith("adherence/")]
     if adh:
         L += ["### Prompt adherence and Frechet distance", "",

@@ -194,3 +194,19 @@ def test_speed_rows_with_and_without_cache_and_a_matched_rq(tiny_generator):
     assert res.rq_config["dim"] == 16 and abs(q - p) < abs(deeper - p)
     assert res.profile and res.profile[0]["self_ms"] >= res.profile[-1]["self_ms"]
     assert res.total_seconds > 0 and torch.get_num_threads() == threads
+
+
+def test_levels_rows_decode_the_first_k_levels(tiny_generator):
+    """One row per distinct K (sorted, out-of-range dropped); a row's audio is the codec's decode of the first K
+    codes, scored against the clip; the record survives JSON."""
+    from latentmix.metrics.spectral import mel_distance
+    codec = tiny_generator.codec
+    wavs = _clip_set(3, 0.5, 4).wav
+    res = G.evaluate_levels(codec, wavs, [3, 1, 2, 2, 0, 7], modelled=2, sr=SR)
+    assert [r.levels for r in res.rows] == [1, 2, 3] and (res.clips, res.modelled, res.total) == (3, 2, 3)
+    x = torch.as_tensor(wavs)[:, None]
+    with torch.inference_mode():
+        y = codec.decode(codec.encode(x)[:, :1], x.shape[-1])
+    assert res.rows[0].mel == pytest.approx(float(mel_distance(y, x)), rel=1e-4)
+    assert all(math.isfinite(r.log_mel) and math.isfinite(r.si_sdr) for r in res.rows)
+    assert G.LevelsResult.from_json(res.to_json()).rows[2].levels == 3

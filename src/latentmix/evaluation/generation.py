@@ -11,6 +11,8 @@ and a Frechet distance through a clip classifier, tempo kept by continuations, a
 - evaluate_continuation(generator, tracks, ...): the song's first seconds continued; librosa's beat tracker on
   the prompt (through the codec) and on the continued part; same tempo within 5 %, half, double or other; the
   real song's next seconds against its own prompt are the tracker's reference.
+- evaluate_levels(codec, clips, levels): what dropping the finer levels costs: held-out clips through the codec
+  at each number of levels, mel / log-mel distance and SI-SDR against the clip (a prior models its first K).
 - evaluate_speed(generator, ...): seconds to make N s of audio (codes, decode), tokens/s with and without the KV
   cache at given batches, an RQ-Transformer of matched size beside it, and a torch.profiler summary.
 """
@@ -312,6 +314,40 @@ class SpeedResult(Record):
     @property
     def realtime_factor(self) -> float:
         return self.audio_seconds / self.total_seconds
+
+
+# ------------------------------------------------------------------------------------------------ levels modelled
+@dataclass
+class LevelsRow(Record):
+    levels: int
+    mel: float                         # metrics.spectral.mel_distance (DAC's 7 scales, summed)
+    log_mel: float                     # the bandwidth-neutral log-mel distance (codec v2 issue)
+    si_sdr: float
+
+
+@dataclass
+class LevelsResult(Record):
+    clips: int
+    clip_seconds: float
+    modelled: int                      # the levels the prior models
+    total: int                         # the codec's levels
+    rows: list[LevelsRow] = field(default_factory=list)
+
+
+@torch.inference_mode()
+def evaluate_levels(codec, wavs, levels, modelled: int, sr: int = 22050) -> LevelsResult:
+    """Held-out clips wavs (N, T) encoded once with all levels, decoded with the first K of each `levels`; the
+    distances (mean over clips) say what the levels a prior drops would have added."""
+    from ..metrics.sisdr import si_sdr
+    from ..metrics.spectral import log_mel_distance, mel_distance
+    x = torch.as_tensor(np.asarray(wavs, dtype=np.float32))[:, None]          # (N, 1, T)
+    codes = torch.cat([codec.encode(c) for c in x.split(4)])
+    res = LevelsResult(len(x), x.shape[-1] / sr, modelled, codec.num_codebooks)
+    for k in sorted(set(int(v) for v in levels if 0 < v <= codec.num_codebooks)):
+        y = torch.cat([codec.decode(c[:, :k], x.shape[-1]) for c in codes.split(4)])
+        res.rows.append(LevelsRow(k, float(mel_distance(y, x).mean()), float(log_mel_distance(y, x).mean()),
+                                  float(si_sdr(y[:, 0], x[:, 0]).mean())))
+    return res
 
 
 def n_params(model) -> int:
