@@ -87,21 +87,27 @@ def _pad(stems: dict, n: int) -> dict:
     return {k: np.pad(v, (0, max(0, n - len(v))))[:n].astype(np.float32) for k, v in stems.items()}
 
 
+def render_stems(song, renderer: str = "procedural", soundfont=None) -> dict[str, np.ndarray]:
+    """{stem: float32 (time,)} of a composed Song, every stem of song.stems at the song's length (SAMPLE_RATE):
+    the procedural synthesiser, or `soundfont` (peaks of the mixture and stems held to <= 0.945)."""
+    if renderer == "soundfont":
+        from .soundfont import render_midi
+        n = int(round(song.seconds * SAMPLE_RATE))
+        stems = _pad(render_midi(song, soundfont, sr=SAMPLE_RATE, tail=0.0, stems=song.stems), n)
+        stems = {s: stems.get(s, np.zeros(n, np.float32)) for s in song.stems}
+        peak = float(max(np.abs(sum(stems.values())).max(), max(np.abs(v).max() for v in stems.values())))
+        if peak > 0.945:
+            stems = {k: (v * np.float32(0.945 / peak)).astype(np.float32) for k, v in stems.items()}
+        return stems
+    from .synth import render_song
+    return render_song(song, sr=SAMPLE_RATE)
+
+
 def _synth_track(job: dict) -> str:
     from .composer import compose
     song = compose(job["song_seed"], job["seconds"], job.get("other_prob", 0.0))
     tdir = Path(job["dir"])
-    if job["renderer"] == "soundfont":
-        from .soundfont import render_midi
-        stems = render_midi(song, job["soundfont"], sr=SAMPLE_RATE, tail=0.0, stems=song.stems)
-        stems = _pad(stems, int(round(song.seconds * SAMPLE_RATE)))
-        stems = {s: stems.get(s, np.zeros(int(round(song.seconds * SAMPLE_RATE)), np.float32)) for s in song.stems}
-        peak = float(max(np.abs(sum(stems.values())).max(), max(np.abs(v).max() for v in stems.values())))
-        if peak > 0.945:
-            stems = {k: (v * np.float32(0.945 / peak)).astype(np.float32) for k, v in stems.items()}
-    else:
-        from .synth import render_song
-        stems = render_song(song, sr=SAMPLE_RATE)
+    stems = render_stems(song, job["renderer"], job.get("soundfont"))
     for s in song.stems:
         write_wav(tdir / f"{s}.wav", stems[s])
     write_mix(tdir, [stems[s] for s in song.stems])

@@ -89,16 +89,22 @@ class SeparatorTask(Task):
         dataset still gives fresh excerpts, gains, cross-song remixes (train.remix_p) and, with train.effects_p,
         per-stem random EQ / reverb / compression every step.
         train.extra_data: more MSDM-layout roots whose train splits join --data's, each an equal share of the
-        windows (remixes stay within a root); validation stays on --data."""
+        windows (remixes stay within a root), or `synth:procedural` / `synth:soundfont=PATH`: songs composed and
+        rendered for each window (data/fresh.py); validation stays on --data."""
         t = self.config.get("train") or {}
         n = max(1000, int(t.get("steps", 1000)) * int(t.get("batch_size", 8)))
+        from ...data.fresh import FreshSongs, is_fresh, parse
         roots = [self.data_root] + [str(r) for r in (t.get("extra_data") or [])]
         for root in roots[1:]:
-            if not Path(root).is_dir():
+            if is_fresh(root):
+                parse(root)
+            elif not Path(root).is_dir():
                 raise InputError(f"{root}: no such data folder (train.extra_data)")
-        parts = [_windows(root, "train", self.segment_seconds, self.seed + 7919 * k, True,
-                          length=-(-n // len(roots)), remix_p=float(t.get("remix_p", 0.3)), stems=self.stems,
-                          effects_p=float(t.get("effects_p", 0.0)))
+        share, fx = -(-n // len(roots)), float(t.get("effects_p", 0.0))
+        parts = [FreshSongs(root, self.segment_seconds, self.seed + 7919 * k, share, self.stems, effects_p=fx,
+                            other_prob=0.5 if "other" in self.stems else 0.0) if is_fresh(root) else
+                 _windows(root, "train", self.segment_seconds, self.seed + 7919 * k, True, length=share,
+                          remix_p=float(t.get("remix_p", 0.3)), stems=self.stems, effects_p=fx)
                  for k, root in enumerate(roots)]                 # each root an equal share of the draws
         if len(parts) == 1:
             return parts[0]

@@ -1,0 +1,73 @@
+"""Songs composed and rendered while training (issue #19): every item a new song, seeded by (seed, index), so a run
+is as reproducible and resumable as one on stored windows. A data root `synth:procedural` or `synth:soundfont=PATH`.
+"""
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+import torch
+
+from .. import SAMPLE_RATE, STEMS
+from ..errors import ConfigError, InputError
+from . import augment
+
+PREFIX = "synth:"
+
+
+def is_fresh(root) -> bool:
+    """Whether a data root names on-the-fly songs rather than a folder."""
+    return str(root).startswith(PREFIX)
+
+
+def parse(root) -> tuple[str, str | None]:
+    """`synth:procedural` -> ("procedural", None); `synth:soundfont=PATH` -> ("soundfont", PATH); else ConfigError."""
+    spec = str(root)[len(PREFIX):]
+    if spec == "procedural":
+        return "procedural", None
+    kind, eq, path = spec.partition("=")
+    if kind == "soundfont" and eq and path:
+        if not Path(path).expanduser().is_file():
+            raise InputError(f"{path}: no such SoundFont file ({root})")
+        return "soundfont", str(Path(path).expanduser())
+    raise ConfigError(f"{root}: unknown song source (synth:procedural or synth:soundfont=PATH)")
+
+
+class FreshSongs(torch.utils.data.Dataset):
+    """Items (stems, window) float32 like StemWindows', each cut from a song composed and rendered for it.
+
+    Item i: song seed data.build.track_seed(seed, i), a `song_seconds` song (window + 2 s by default), a random
+    start, per-stem gains uniform in `gain_db` and, with effects_p, random EQ / reverb / compression. `other_prob`
+    gives songs an other part (a stem list without 'other' leaves it out of the window and of the mixture).
+    """
+
+    def __init__(self, root: str, seconds: float = 3.0, seed: int = 0, length: int = 1000, stems=STEMS,
+                 gain_db=(-6.0, 3.0), effects_p: float = 0.0, other_prob: float = 0.0,
+                 song_seconds: float | None = None):
+        self.renderer, self.soundfont = parse(root)
+        self.window = max(1, int(round(seconds * SAMPLE_RATE)))
+        self.song_seconds = float(song_seconds or seconds + 2.0)
+        if self.song_seconds * SAMPLE_RATE < self.window:
+            raise ConfigError(f"{root}: songs of {self.song_seconds:g} s are shorter than the {seconds:g} s window")
+        self.seed, self.length, self.stems = int(seed), int(length), tuple(stems)
+        self.gain_db, self.effects_p, self.other_prob = gain_db, float(effects_p), float(other_prob)
+
+    def __len__(self) -> int:
+        return self.length
+
+    def __getitem__(self, index: int) -> torch.Tensor:
+        from .build import render_stems, track_seed
+        from .composer import compose
+        if not 0 <= index < self.length:
+            raise IndexError(index)
+        song = compose(track_seed(self.seed, index), self.song_seconds, self.other_prob)
+        rendered = render_stems(song, self.renderer, self.soundfont)
+        n = len(next(iter(rendered.values())))
+        y = torch.stack([torch.from_numpy(np.asarray(rendered[s], np.float32)) if s in rendered
+                         else torch.zeros(n) for s in self.stems])
+        g = torch.Generator().manual_seed(track_seed(self.seed ^ 0x5A5A, index) >> 1)
+        start = int(torch.randint(max(1, n - self.window + 1), (), generator=g))
+        y = torch.nn.functional.pad(y[:, start:start + self.window], (0, max(0, self.window - (n - start))))
+        y = augment.random_gain(y, self.gain_db, generator=g)
+        y = augment.random_effects(y, SAMPLE_RATE, self.effects_p, generator=g)
+        return y.float().contiguous()

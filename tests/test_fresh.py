@@ -1,0 +1,61 @@
+"""data/fresh.py: songs composed and rendered per training window (issue #19): the root syntax, items like
+StemWindows' (shape, reproducible per seed and index, new songs per index), and the separator task using them."""
+from pathlib import Path
+
+import pytest
+import torch
+
+from latentmix.data.fresh import FreshSongs, is_fresh, parse
+from latentmix.errors import ConfigError, InputError
+
+SR = 22050
+GM = Path("/usr/share/sounds/sf2/sf_GMbank.sf2")   # a training SoundFont (never FluidR3_GM / TimGM6mb)
+
+
+def test_root_syntax(tmp_path):
+    assert is_fresh("synth:procedural") and not is_fresh("data/slakhlike")
+    assert parse("synth:procedural") == ("procedural", None)
+    sf2 = tmp_path / "x.sf2"
+    sf2.write_bytes(b"RIFF")
+    assert parse(f"synth:soundfont={sf2}") == ("soundfont", str(sf2))
+    with pytest.raises(InputError, match="nope.sf2: no such SoundFont"):
+        parse(f"synth:soundfont={tmp_path / 'nope.sf2'}")
+    for bad in ("synth:", "synth:fm", "synth:soundfont", "synth:soundfont="):
+        with pytest.raises(ConfigError, match="unknown song source"):
+            parse(bad)
+
+
+def test_items_are_new_songs_reproducible_per_seed_and_index():
+    ds = FreshSongs("synth:procedural", seconds=1.0, seed=3, length=6)
+    a = ds[2]
+    assert len(ds) == 6 and a.shape == (4, SR) and a.dtype == torch.float32 and torch.isfinite(a).all()
+    assert torch.equal(a, FreshSongs("synth:procedural", seconds=1.0, seed=3, length=6)[2])
+    assert not torch.equal(a, ds[3])
+    assert not torch.equal(a, FreshSongs("synth:procedural", seconds=1.0, seed=4, length=6)[2])
+    assert sum(bool(ds[i].abs().amax(1).gt(0).sum() >= 2) for i in range(3)) == 3   # a mix, not one stem
+    with pytest.raises(IndexError):
+        ds[6]
+    five = FreshSongs("synth:procedural", seconds=1.0, seed=0, length=8,
+                      stems=("bass", "drums", "guitar", "piano", "other"), other_prob=1.0, song_seconds=8.0)
+    assert any(five[i][4].abs().max() > 0 for i in range(8))
+    with pytest.raises(ConfigError, match="shorter than"):
+        FreshSongs("synth:procedural", seconds=4.0, song_seconds=2.0)
+
+
+@pytest.mark.skipif(not GM.is_file(), reason="Debian's csound-soundfont (sf_GMbank.sf2) is not installed")
+def test_soundfont_songs():
+    x = FreshSongs(f"synth:soundfont={GM}", seconds=1.0, seed=1, length=2)[0]
+    assert x.shape == (4, SR) and torch.isfinite(x).all() and x.abs().max() > 0
+
+
+def test_separator_task_takes_fresh_songs_as_a_root(tiny_dataset):
+    from latentmix.train.tasks.separator import SeparatorTask
+    spec = dict(arch="spec", channels=8, hidden=8, layers=1, segment_seconds=1.0)
+    cfg = {"model": spec, "train": {"steps": 10, "batch_size": 100, "segment_seconds": 1.0,
+                                    "extra_data": ["synth:procedural"]}}
+    ds = SeparatorTask(cfg, str(tiny_dataset), 0).train_dataset()
+    assert isinstance(ds.datasets[1], FreshSongs) and len(ds.datasets[1]) == 500
+    assert ds[len(ds) - 1].shape == (4, SR)
+    cfg["train"]["extra_data"] = ["synth:fm"]
+    with pytest.raises(ConfigError, match="synth:fm"):
+        SeparatorTask(cfg, str(tiny_dataset), 0).train_dataset()
