@@ -106,6 +106,7 @@ def run(argv=None) -> int:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--prior", default=None, help="the text-to-music prior (model file or shipped name); "
                     "without it only the --stem-prior rows run")
+    ap.add_argument("--name", default="text prior", help="the text prior's row label (to merge runs of two priors)")
     ap.add_argument("--stem-prior", action="append", default=[], metavar="STEM=PATH", help="per-stem priors")
     ap.add_argument("--codec", default=None, help="codec model file (default: the shipped codec)")
     ap.add_argument("--data", default="data/slakhlike")
@@ -169,12 +170,14 @@ def run(argv=None) -> int:
         held = C.real_clips(roots, args.split, args.prompt_seconds + args.continue_seconds, 1, gen.sample_rate,
                             max_tracks=max(1, args.continue_songs // len(roots) + 1))
         held = held.subset(range(min(args.continue_songs, len(held))))
-        records["continuation"] = G.evaluate_continuation(gen, held, args.prompt_seconds, cfg=3.0, seed=args.seed)
+        records[f"continuation/{args.name}"] = G.evaluate_continuation(gen, held, args.prompt_seconds, cfg=3.0,
+                                                                       seed=args.seed)
         save()
     if "speed" in parts:
         log(args, "speed")
-        records["speed"] = G.evaluate_speed(gen, args.speed_seconds, 3.0, "funky bass and drums at 120 bpm",
-                                            frames=args.speed_frames, threads=args.threads)
+        records[f"speed/{args.name}"] = G.evaluate_speed(gen, args.speed_seconds, 3.0,
+                                                         "funky bass and drums at 120 bpm",
+                                                         frames=args.speed_frames, threads=args.threads)
     L += render(records)
     L += [f"Whole run: {(time.perf_counter() - t0) / 60:.1f} min; load average at the end "
           f"{'/'.join(f'{v:.1f}' for v in os.getloadavg())} (other trainings were running).", ""]
@@ -192,7 +195,7 @@ def log(args, what: str) -> None:
 
 
 def nll_part(args, roots, gen, stems, records) -> None:
-    for name, g, stem in rows(gen, stems):
+    for name, g, stem in rows(gen, stems, args.name):
         log(args, f"NLL: {name}")
         frames = int(round(args.window_seconds * g.codec.frame_rate))
         held = shards(g.codec, roots, args.split, args.shards, stem)
@@ -202,7 +205,7 @@ def nll_part(args, roots, gen, stems, records) -> None:
 
 
 def levels_part(args, roots, gen, stems, records) -> None:
-    for name, g, stem in rows(gen, stems):
+    for name, g, stem in rows(gen, stems, args.name):
         log(args, f"levels: {name}")
         held = C.real_clips(roots, args.split, args.clip_seconds, 1, g.sample_rate, stem)
         want = [int(v) for v in args.levels.split(",")] + [g.levels]
@@ -221,7 +224,7 @@ def levels_lines(name, res) -> list[str]:
 
 def adherence_part(args, roots, gen, stems, records) -> None:
     cfgs = [float(v) for v in args.cfg.split(",")]
-    for name, g, stem in rows(gen, stems):
+    for name, g, stem in rows(gen, stems, args.name):
         log(args, f"adherence: {name}: classifier")
         train = C.real_clips(roots, "train", args.clip_seconds, args.train_clips, g.sample_rate, stem,
                              max_tracks=args.train_songs)
@@ -232,14 +235,14 @@ def adherence_part(args, roots, gen, stems, records) -> None:
                                                             seed=args.seed)
 
 
-def rows(gen, stems) -> list:
+def rows(gen, stems, name: str = "text prior") -> list:
     """(row name, generator, stem or None) for the text prior (if given) and each per-stem prior."""
-    return ([("text prior", gen, None)] if gen is not None else []) + [(f"{s} prior", g, s) for s, g in stems.items()]
+    return ([(name, gen, None)] if gen is not None else []) + [(f"{s} prior", g, s) for s, g in stems.items()]
 
 
 def described(args, gen, stems) -> list:
     named = dict(parse_named(args.stem_prior, "--stem-prior"))
-    return ([("text prior", args.prior, gen)] if gen is not None else []) + \
+    return ([(args.name, args.prior, gen)] if gen is not None else []) + \
         [(f"{s} prior", named[s], g) for s, g in stems.items()]
 
 
@@ -279,23 +282,23 @@ def render(records) -> list[str]:
               "which instruments play cannot be scored with this data. FD on the classifier's 64-d embedding; "
               "per-stem priors are unconditional and scored by a classifier trained on that stem.", ""]
         for name, res in adh:
-            L += adherence_table(name, res)
-        L += adherence_verdict(records.get("adherence/text prior"))
-    if "continuation" in records:
-        L += ["### Continuation: tempo kept", ""] + continuation_lines(records["continuation"])
-    if "speed" in records:
-        L += ["### Speed", ""] + speed_lines(records["speed"])
+            L += adherence_table(name, res) + adherence_verdict(res, name)
+    for part, title, lines in (("continuation", "Continuation: tempo kept", continuation_lines),
+                               ("speed", "Speed", speed_lines)):
+        found = [(k.partition("/")[2] or "text prior", v) for k, v in records.items() if k.split("/")[0] == part]
+        for name, res in found:
+            L += [f"### {title}" + (f" ({name})" if len(found) > 1 else ""), ""] + lines(res)
     return L
 
 
-def adherence_verdict(res) -> list[str]:
+def adherence_verdict(res, name: str = "text prior") -> list[str]:
     rows = [r for r in (res.rows if res else []) if r.condition.startswith("cfg")]
     if not rows:
         return []
     best = max(rows, key=lambda r: r.accuracy["style"])
     unc = next(r for r in res.rows if r.condition == "unconditional")
     ok = best.accuracy["style"] >= TARGETS["style_x_chance"] * res.chance["style"]
-    return [f"- style accuracy, best CFG ({best.condition}): {best.accuracy['style']:.2f} vs unconditional "
+    return [f"- {name}: style accuracy, best CFG ({best.condition}): {best.accuracy['style']:.2f} vs unconditional "
             f"{unc.accuracy['style']:.2f}, chance {res.chance['style']:.2f} -> target >= 2x chance: "
             f"{'PASS' if ok else 'MISS'}",
             "- style accuracy by CFG: " + ", ".join(f"{r.condition} {r.accuracy['style']:.2f}" for r in rows), ""]
