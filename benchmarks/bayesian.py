@@ -44,6 +44,8 @@ DEFAULT_VARIANTS = [n for n in VARIANTS if "likelihood on" not in n]
 
 
 def _value(v: str):
+    if v.lower() in ("true", "false"):
+        return v.lower() == "true"
     for cast in (int, float):
         try:
             return cast(v)

@@ -21,6 +21,7 @@ def test_variant_spec_parses_flags_settings_and_files():
     assert over == {"codec": "/x/v1.safetensors", "priors": "/a.st,/b.st", "lam": 3, "sigma": 0.25,
                     "smoothing": "additive"}
     assert bench.parse_variant("h=hybrid;topk=8") == ("h", ("hybrid", False, {"topk": 8}, False))
+    assert bench.parse_variant("m=lq-vae;mask=false;x=True")[1][2] == {"mask": False, "x": True}
 
 
 @pytest.mark.parametrize("bad", ["nomethod", "=lass", "x=", "x=lass;fast"])

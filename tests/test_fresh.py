@@ -25,6 +25,14 @@ def test_root_syntax(tmp_path):
             parse(bad)
 
 
+def test_fresh_songs_are_never_a_data_synth_song():
+    from latentmix.data.build import track_seed
+    from latentmix.data.composer import compose
+    from latentmix.data.fresh import SONG_SALT
+    ours = compose(track_seed(0 ^ SONG_SALT, 0), 3.0)
+    assert ours.seed != compose(track_seed(0, 0), 3.0).seed
+
+
 def test_items_are_new_songs_reproducible_per_seed_and_index():
     ds = FreshSongs("synth:procedural", seconds=1.0, seed=3, length=6)
     a = ds[2]
@@ -55,6 +63,10 @@ def test_separator_task_takes_fresh_songs_as_a_root(tiny_dataset):
                                     "extra_data": ["synth:procedural"]}}
     ds = SeparatorTask(cfg, str(tiny_dataset), 0).train_dataset()
     assert isinstance(ds.datasets[1], FreshSongs) and len(ds.datasets[1]) == 500
+    assert ds.datasets[0].effects_p == ds.datasets[1].effects_p == 0.0
+    cfg["train"]["effects_p"] = 0.4
+    ds = SeparatorTask(cfg, str(tiny_dataset), 0).train_dataset()
+    assert ds.datasets[0].effects_p == ds.datasets[1].effects_p == 0.4       # both kinds of root get it
     assert ds[len(ds) - 1].shape == (4, SR)
     cfg["train"]["extra_data"] = ["synth:fm"]
     with pytest.raises(ConfigError, match="synth:fm"):

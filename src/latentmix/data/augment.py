@@ -71,7 +71,8 @@ def random_reverb(x: torch.Tensor, sr: int, rt60=(0.2, 1.2), wet=(0.1, 0.5),
 def random_compress(x: torch.Tensor, sr: int, ratio=(2.0, 6.0), below_rms_db=(-3.0, 6.0),
                     generator: torch.Generator | None = None) -> torch.Tensor:
     """A feed-forward compressor on a (time,) signal: 10 ms RMS frames, threshold `below_rms_db` dB under the
-    signal's own RMS (so it always acts), ratio uniform in `ratio`, gain smoothed over 50 ms, make-up gain back
+    signal's own RMS (from 3 dB above it to 6 dB below: it acts on the louder frames of any signal that has
+    dynamics), ratio uniform in `ratio`, gain smoothed over 50 ms, make-up gain back
     to the input's RMS."""
     n, hop = x.shape[-1], max(1, sr // 100)
     xd = x.double()

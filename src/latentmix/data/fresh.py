@@ -13,6 +13,7 @@ from ..errors import ConfigError, InputError
 from . import augment
 
 PREFIX = "synth:"
+SONG_SALT = 0x5F12E54   # keeps training songs apart from `data synth`'s (same track_seed), whatever the seeds
 
 
 def is_fresh(root) -> bool:
@@ -36,7 +37,7 @@ def parse(root) -> tuple[str, str | None]:
 class FreshSongs(torch.utils.data.Dataset):
     """Items (stems, window) float32 like StemWindows', each cut from a song composed and rendered for it.
 
-    Item i: song seed data.build.track_seed(seed, i), a `song_seconds` song (window + 2 s by default), a random
+    Item i: song seed data.build.track_seed(seed ^ SONG_SALT, i) (never a `data synth --seed` song), a `song_seconds` song (window + 2 s by default), a random
     start, per-stem gains uniform in `gain_db` and, with effects_p, random EQ / reverb / compression. `other_prob`
     gives songs an other part (a stem list without 'other' leaves it out of the window and of the mixture).
     """
@@ -60,7 +61,7 @@ class FreshSongs(torch.utils.data.Dataset):
         from .composer import compose
         if not 0 <= index < self.length:
             raise IndexError(index)
-        song = compose(track_seed(self.seed, index), self.song_seconds, self.other_prob)
+        song = compose(track_seed(self.seed ^ SONG_SALT, index), self.song_seconds, self.other_prob)
         rendered = render_stems(song, self.renderer, self.soundfont)
         n = len(next(iter(rendered.values())))
         y = torch.stack([torch.from_numpy(np.asarray(rendered[s], np.float32)) if s in rendered

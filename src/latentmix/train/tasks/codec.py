@@ -83,7 +83,9 @@ class CodecTask(Task):
         parts = []
         for k, root in enumerate(roots):
             if k and not Path(root).is_dir():
-                raise InputError(f"{root}: no such data folder (train.extra_data)")
+                raise InputError(f"{root}: no such data folder (train.extra_data; synth: roots are for the "
+                              "separator only)" if str(root).startswith("synth:") else
+                              f"{root}: no such data folder (train.extra_data)")
             parts.append(MixtureWindows(self._windows("train", seconds, self.seed + 7919 * k, root=root),
                                         p, self.seed + k))
         return parts[0] if len(parts) == 1 else ConcatDataset(parts)

@@ -59,7 +59,9 @@ class PriorTask(Task):
         roots = [self.data_root] + ([str(r) for r in (self.tc.get("extra_data") or [])] if extra else [])
         for root in roots[1:]:
             if not Path(root).is_dir():
-                raise InputError(f"{root}: no such data folder (train.extra_data)")
+                raise InputError(f"{root}: no such data folder (train.extra_data; synth: roots are for the "
+                              "separator only)" if str(root).startswith("synth:") else
+                              f"{root}: no such data folder (train.extra_data)")
         folders = [encode_dataset(self.codec, r, split, self.shards, self.stem) for r in roots]
         ds = CodeWindows(folders, self.frames, seed=seed, length=length)
         if self.text:

@@ -92,7 +92,9 @@ class SeparatorTask(Task):
         windows (remixes stay within a root), or `synth:procedural` / `synth:soundfont=PATH`: songs composed and
         rendered for each window (data/fresh.py); validation stays on --data."""
         t = self.config.get("train") or {}
-        n = max(1000, int(t.get("steps", 1000)) * int(t.get("batch_size", 8)))
+        import torch.distributed as dist
+        world = dist.get_world_size() if dist.is_available() and dist.is_initialized() else 1
+        n = max(1000, int(t.get("steps", 1000)) * int(t.get("batch_size", 8)) * world)   # every rank's draws
         from ...data.fresh import FreshSongs, is_fresh, parse
         roots = [self.data_root] + [str(r) for r in (t.get("extra_data") or [])]
         for root in roots[1:]:
