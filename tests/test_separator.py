@@ -382,3 +382,34 @@ def test_four_stem_files_and_stem_list_checks(tmp_path):
     for bad in (["bass", "vocals"], ["bass", "bass"], []):
         with pytest.raises(ConfigError):
             build_separator(dict(SPEC, stems=bad))
+
+
+def test_spec_low_band_branch(tmp_path):
+    """model.low_fft (issue #19): bins of a 4096-point STFT below low_hz join as band tokens and separate the
+    low band first; the stems still sum to the mixture exactly, for long and very short inputs; the file keeps the
+    setting; a config without it builds the unchanged model; a bad low_fft is a ConfigError."""
+    from latentmix.errors import ConfigError
+    from latentmix.separation.models import build_separator, load_separator
+    cfg = dict(arch="spec", n_fft=512, hop=128, channels=8, hidden=8, layers=1)
+    plain = build_separator(cfg)
+    torch.manual_seed(0)
+    low = build_separator({**cfg, "low_fft": 2048, "low_hz": 400.0, "low_band_bins": 8})
+    assert low.low_bins == round(400 * 2048 / 22050) and low.n_bands == plain.n_bands + -(-low.low_bins // 8)
+    x = 0.1 * torch.randn(2, 1, 9000, generator=torch.Generator().manual_seed(1))
+    out = low(x, torch.randn(2, 4, 9000))
+    assert out.stems.shape == (2, 4, 9000) and torch.allclose(out.stems.sum(1, keepdim=True), x, atol=1e-5)
+    out.losses["sep/l1"].backward()
+    assert low.inp.weight.grad[plain.n_bands:].abs().sum() > 0          # the low tokens are trained
+    with torch.no_grad():
+        short = low(x[..., :300]).stems
+    assert short.shape == (2, 4, 300) and torch.allclose(short.sum(1, keepdim=True), x[..., :300], atol=1e-5)
+    path = tmp_path / "low.safetensors"
+    low.save(path)
+    again = load_separator(path)
+    assert again.low_fft == 2048 and again.config["low_hz"] == 400.0
+    with torch.no_grad():
+        assert torch.allclose(again(x).stems, low.eval()(x).stems, atol=1e-6)
+    assert "low_fft" not in plain.config and plain.low_fft == 0
+    for bad in (512, 1000, 256):
+        with pytest.raises(ConfigError, match="low_fft"):
+            build_separator({**cfg, "low_fft": bad})

@@ -16,6 +16,12 @@ Caveat: on an oversubscribed CPU (load above the core count) 2 torch threads sta
 mixture (B, 1, T) -> STFT (B, F, N) -> log|X| per band -> band tokens (B, K, N, C) -> [time model over N per
 band (dilated convs or BiGRU), bidirectional GRU over K per frame] x layers -> per-band mask head -> softmax over
 stems (B, 4, F, N) -> masks * X -> iSTFT -> stems (B, 4, T).
+
+low_fft (issue #19, off by default): bass lives below ~500 Hz, where a 2048-point STFT has 10.8 Hz bins and a
+mask's ceiling is set by frequency resolution. With low_fft = 4096, the bins of a second, longer STFT below
+low_hz join as extra band tokens; their masks separate that band first (iSTFT at low_fft), and the main masks
+then separate what is left (the mixture minus the low band's estimates), so the stems still sum to the mixture
+exactly.
 """
 from __future__ import annotations
 
@@ -107,7 +113,8 @@ class SpecSeparator(nn.Module, SeparatorBase):
 
     def __init__(self, arch: str = "spec", n_fft: int = 1024, hop: int = 256, channels: int = 48,
                  hidden: int = 48, layers: int = 3, time_model: str = "conv", mask: str = "softmax",
-                 band_plan=None, stems=STEMS, sample_rate: int = SAMPLE_RATE, segment_seconds: float = 6.0):
+                 band_plan=None, stems=STEMS, sample_rate: int = SAMPLE_RATE, segment_seconds: float = 6.0,
+                 low_fft: int = 0, low_hz: float = 500.0, low_band_bins: int = 16):
         super().__init__()
         if arch != "spec":
             raise ConfigError(f"SpecSeparator got arch '{arch}'")
@@ -121,6 +128,15 @@ class SpecSeparator(nn.Module, SeparatorBase):
         self.n_fft, self.hop, self.n_stems = n_fft, hop, len(stems)
         self.hop_multiple = hop
         edges = band_edges(n_fft, sample_rate, band_plan)
+        self.low_fft, self.low_bins = int(low_fft or 0), 0
+        if self.low_fft:
+            if self.low_fft <= n_fft or self.low_fft % hop or low_band_bins < 1:
+                raise ConfigError(f"spec separator: low_fft must be a multiple of hop {hop} above n_fft {n_fft} "
+                                  f"(got {low_fft}) and low_band_bins >= 1")
+            self.low_bins = max(1, min(self.low_fft // 2, int(round(low_hz * self.low_fft / sample_rate))))
+            F = edges[-1]                  # the low band's bins follow the main STFT's on one feature axis
+            edges += [F + b for b in range(low_band_bins, self.low_bins, low_band_bins)] + [F + self.low_bins]
+            self.config.update(low_fft=self.low_fft, low_hz=low_hz, low_band_bins=low_band_bins)
         widths = [b - a for a, b in zip(edges[:-1], edges[1:])]
         K, W = len(widths), max(widths)
         self.n_bands, self.max_width = K, W
@@ -133,6 +149,7 @@ class SpecSeparator(nn.Module, SeparatorBase):
         self.register_buffer("band_index", idx, persistent=False)
         self.register_buffer("band_valid", valid, persistent=False)
         self.n_bins = n_fft // 2 + 1
+        self.n_feat = self.n_bins + self.low_bins
         n_mask = 2 if mask == "complex" else 1
         self.n_mask = n_mask
         self.inp = BandLinear(K, W, channels)
@@ -160,11 +177,25 @@ class SpecSeparator(nn.Module, SeparatorBase):
         x = x.reshape(B, E, K * W, N)[:, :, sel]                         # bands are contiguous and ordered
         return x
 
+    def _masks(self, m: torch.Tensor) -> torch.Tensor:
+        """Mask logits (B, S, n_mask, F, N) -> masks (B, S, F, N) that sum to 1 over the stems."""
+        if self.n_mask == 1:
+            return torch.softmax(m[:, :, 0], dim=1)
+        cm = torch.complex(m[:, :, 0], m[:, :, 1])
+        return cm + (1 - cm.sum(1, keepdim=True)) / self.n_stems      # mixture consistency
+
     def forward(self, mix: torch.Tensor, targets: torch.Tensor | None = None, terms=None) -> SeparatorOutput:
         """mix (B, 1, T) -> SeparatorOutput(stems (B, S, T), waveform loss terms given targets, {}); any T."""
         B, _, T = mix.shape
+        if self.low_fft and T <= self.low_fft // 2:                    # the long STFT's reflect padding
+            pad = self.low_fft // 2 + 1 - T
+            out = self.forward(torch.nn.functional.pad(mix, (0, pad)), None, terms)
+            return self.output(out.stems[..., :T], targets, terms)
         X = stft(mix[:, 0], self.n_fft, self.hop)                      # (B, F, N) complex
         feat = torch.log(X.abs() + 1e-4)
+        if self.low_fft:
+            XL = stft(mix[:, 0], self.low_fft, self.hop)[:, :self.low_bins]          # (B, Fl, N), same frames
+            feat = torch.cat([feat, torch.log(XL.abs() + 1e-4)], 1)
         x = self.inp_norm(self.inp(self._bands(feat)))                  # (B, K, N, C)
         _, K, N, C = x.shape
         for tm, bm in zip(self.time, self.band):
@@ -175,13 +206,13 @@ class SpecSeparator(nn.Module, SeparatorBase):
             x = bm(x.transpose(1, 2).reshape(B * N, K, C)).reshape(B, N, K, C).transpose(1, 2)
         h = torch.tanh(self.head1(self.head_norm(x)))
         m = self.head2(h).reshape(B, K, N, self.max_width, self.n_stems * self.n_mask)
-        m = self._unbands(m).reshape(B, self.n_stems, self.n_mask, self.n_bins, N)
-        if self.n_mask == 1:
-            masks = torch.softmax(m[:, :, 0], dim=1)                     # (B, S, F, N), sums to 1
-            Y = masks * X[:, None]
-        else:
-            cm = torch.complex(m[:, :, 0], m[:, :, 1])
-            cm = cm + (1 - cm.sum(1, keepdim=True)) / self.n_stems      # mixture consistency
-            Y = cm * X[:, None]
-        y = istft(Y, T, self.n_fft, self.hop)                           # (B, S, T)
+        m = self._unbands(m).reshape(B, self.n_stems, self.n_mask, self.n_feat, N)
+        low = 0
+        if self.low_fft:                 # the low band first, at the long STFT; the rest from what it left
+            YL = self._masks(m[..., self.n_bins:, :]) * XL[:, None]
+            YL = torch.nn.functional.pad(YL, (0, 0, 0, self.low_fft // 2 + 1 - self.low_bins))
+            low = istft(YL, T, self.low_fft, self.hop)                   # (B, S, T)
+            X = stft(mix[:, 0] - low.sum(1), self.n_fft, self.hop)
+        Y = self._masks(m[..., :self.n_bins, :]) * X[:, None]           # (B, S, F, N), masks sum to 1
+        y = istft(Y, T, self.n_fft, self.hop) + low                      # (B, S, T)
         return self.output(y, targets, terms)
