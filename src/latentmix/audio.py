@@ -253,6 +253,21 @@ def istft(spec: torch.Tensor, length: int, n_fft: int = 1024, hop: int | None = 
     return y.reshape(*shape[:-2], length)
 
 
+def fft_convolve(x: torch.Tensor, h: torch.Tensor) -> torch.Tensor:
+    """Linear convolution of (..., time) signals x and h (broadcast) through the FFT, cut to x's length."""
+    n = x.shape[-1] + h.shape[-1] - 1
+    m = 1 << (n - 1).bit_length()
+    return torch.fft.irfft(torch.fft.rfft(x, m) * torch.fft.rfft(h, m), m)[..., :x.shape[-1]]
+
+
+def zero_phase_filter(x: torch.Tensor, sr: int, gain_of_hz) -> torch.Tensor:
+    """x (..., time) filtered by a real, zero-phase frequency response gain_of_hz(frequencies in Hz, float64) applied
+    to its whole-signal spectrum (circular: meant for smooth responses, whose impulse responses are short)."""
+    n = x.shape[-1]
+    g = gain_of_hz(torch.fft.rfftfreq(n, 1.0 / sr, dtype=torch.float64)).to(x.dtype)
+    return torch.fft.irfft(torch.fft.rfft(x) * g, n=n)
+
+
 def magnitude(spec: torch.Tensor, eps: float = 1e-12) -> torch.Tensor:
     """|spec| of a complex spectrum as sqrt(re² + im² + eps): finite gradients at exact zeros (silence)."""
     return torch.sqrt(spec.real.pow(2) + spec.imag.pow(2) + eps)

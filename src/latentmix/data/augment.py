@@ -40,14 +40,16 @@ def random_eq(x: torch.Tensor, sr: int, max_db: float = 6.0, points: int = 6,
     """A smooth random EQ on a (time,) signal: gains uniform in +-max_db at `points` log-spaced frequencies
     (40 Hz ... sr/2), interpolated on log frequency and applied to the spectrum (zero phase; the curve is smooth,
     so its impulse response is short and the circular wrap is negligible)."""
-    n = x.shape[-1]
+    from ..audio import zero_phase_filter
     grid = torch.linspace(math.log(40.0), math.log(sr / 2), points, dtype=torch.float64)
     db = (2 * torch.rand(points, generator=generator, dtype=torch.float64) - 1) * max_db
-    logf = torch.log(torch.fft.rfftfreq(n, 1.0 / sr, dtype=torch.float64).clamp_min(40.0))
-    i = torch.searchsorted(grid, logf).clamp(1, points - 1)
-    w = ((logf - grid[i - 1]) / (grid[i] - grid[i - 1])).clamp(0, 1)
-    curve = (10.0 ** ((db[i - 1] * (1 - w) + db[i] * w) / 20.0)).to(x.dtype)
-    return torch.fft.irfft(torch.fft.rfft(x) * curve, n=n)
+
+    def curve(hz):
+        logf = torch.log(hz.clamp_min(40.0))
+        i = torch.searchsorted(grid, logf).clamp(1, points - 1)
+        w = ((logf - grid[i - 1]) / (grid[i] - grid[i - 1])).clamp(0, 1)
+        return 10.0 ** ((db[i - 1] * (1 - w) + db[i] * w) / 20.0)
+    return zero_phase_filter(x, sr, curve)
 
 
 def random_reverb(x: torch.Tensor, sr: int, rt60=(0.2, 1.2), wet=(0.1, 0.5),
@@ -60,9 +62,9 @@ def random_reverb(x: torch.Tensor, sr: int, rt60=(0.2, 1.2), wet=(0.1, 0.5),
     L = min(int(sr * min(t60, 1.0)), n)
     t = torch.arange(L, dtype=torch.float64) / sr
     ir = torch.randn(L, generator=generator, dtype=torch.float64) * torch.exp(-6.9078 * t / t60)
+    from ..audio import fft_convolve
     ir = (ir / ir.norm().clamp_min(1e-12)).to(x.dtype)
-    m = 1 << (n + L - 1).bit_length()
-    tail = torch.fft.irfft(torch.fft.rfft(x, m) * torch.fft.rfft(ir, m), m)[:n]
+    tail = fft_convolve(x, ir)
     w = _u(*wet, generator)
     y = (1 - w) * x + w * tail
     return y * (x.norm() / y.norm().clamp_min(1e-12))
