@@ -34,6 +34,17 @@ def parse(root) -> tuple[str, str | None]:
     raise ConfigError(f"{root}: unknown song source (synth:procedural or synth:soundfont=PATH)")
 
 
+def check_extra_roots(roots, fresh_ok: bool = False) -> None:
+    """train.extra_data's roots: each a data folder, or (where fresh_ok: the separator) a valid `synth:` root;
+    InputError / ConfigError naming the root otherwise."""
+    for root in roots:
+        if is_fresh(root) and fresh_ok:
+            parse(root)
+        elif not Path(root).is_dir():
+            why = "; synth: roots are for the separator only" if is_fresh(root) else ""
+            raise InputError(f"{root}: no such data folder (train.extra_data{why})")
+
+
 class FreshSongs(torch.utils.data.Dataset):
     """Items (stems, window) float32 like StemWindows', each cut from a song composed and rendered for it.
 

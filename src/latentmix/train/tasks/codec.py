@@ -5,7 +5,6 @@ Batches are (B, 1, T) mono windows: the mixture of the four stems, or sometimes 
 from __future__ import annotations
 
 import random
-from pathlib import Path
 
 import torch
 from torch.utils.data import ConcatDataset, Dataset
@@ -17,7 +16,7 @@ from ...codec.losses import reconstruction_losses
 from ...metrics.codec import mel_distance
 from ...metrics.sisdr import si_sdr
 from ...codec.model import Codec
-from ...errors import ConfigError, InputError
+from ...errors import ConfigError
 from .base import Task
 
 _QUANT = {"commitment": "/commitment", "codebook": "/codebook", "kl": "vae/kl"}
@@ -80,12 +79,10 @@ class CodecTask(Task):
     def train_dataset(self) -> Dataset:
         seconds, p = float(self.tc.get("segment_seconds", 1.0)), float(self.tc.get("isolated_stem_prob", 0.3))
         roots = [self.data_root] + [str(r) for r in (self.tc.get("extra_data") or [])]
+        from ...data.fresh import check_extra_roots
+        check_extra_roots(roots[1:])
         parts = []
         for k, root in enumerate(roots):
-            if k and not Path(root).is_dir():
-                raise InputError(f"{root}: no such data folder (train.extra_data; synth: roots are for the "
-                              "separator only)" if str(root).startswith("synth:") else
-                              f"{root}: no such data folder (train.extra_data)")
             parts.append(MixtureWindows(self._windows("train", seconds, self.seed + 7919 * k, root=root),
                                         p, self.seed + k))
         return parts[0] if len(parts) == 1 else ConcatDataset(parts)

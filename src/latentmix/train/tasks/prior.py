@@ -57,11 +57,8 @@ class PriorTask(Task):
         the captions' embeddings (N, 1, 384) are computed once here."""
         from ...priors.shards import CodeWindows, encode_dataset
         roots = [self.data_root] + ([str(r) for r in (self.tc.get("extra_data") or [])] if extra else [])
-        for root in roots[1:]:
-            if not Path(root).is_dir():
-                raise InputError(f"{root}: no such data folder (train.extra_data; synth: roots are for the "
-                              "separator only)" if str(root).startswith("synth:") else
-                              f"{root}: no such data folder (train.extra_data)")
+        from ...data.fresh import check_extra_roots
+        check_extra_roots(roots[1:])
         folders = [encode_dataset(self.codec, r, split, self.shards, self.stem) for r in roots]
         ds = CodeWindows(folders, self.frames, seed=seed, length=length)
         if self.text:

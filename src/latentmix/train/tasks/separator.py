@@ -8,12 +8,11 @@ Terms of weight 0 are not computed (a latent separator without waveform terms th
 """
 from __future__ import annotations
 
-from pathlib import Path
 
 import torch
 
 from ... import STEMS
-from ...errors import ConfigError, InputError
+from ...errors import ConfigError
 from ...metrics.sisdr import si_sdr
 from ...separation.models import TERMS, build_separator, legacy_weights
 from .base import Task
@@ -92,16 +91,11 @@ class SeparatorTask(Task):
         windows (remixes stay within a root), or `synth:procedural` / `synth:soundfont=PATH`: songs composed and
         rendered for each window (data/fresh.py); validation stays on --data."""
         t = self.config.get("train") or {}
-        import torch.distributed as dist
-        world = dist.get_world_size() if dist.is_available() and dist.is_initialized() else 1
-        n = max(1000, int(t.get("steps", 1000)) * int(t.get("batch_size", 8)) * world)   # every rank's draws
-        from ...data.fresh import FreshSongs, is_fresh, parse
+        from ...data.fresh import FreshSongs, check_extra_roots, is_fresh
+        from ..ddp import world_size
+        n = max(1000, int(t.get("steps", 1000)) * int(t.get("batch_size", 8)) * world_size())   # every rank's draws
         roots = [self.data_root] + [str(r) for r in (t.get("extra_data") or [])]
-        for root in roots[1:]:
-            if is_fresh(root):
-                parse(root)
-            elif not Path(root).is_dir():
-                raise InputError(f"{root}: no such data folder (train.extra_data)")
+        check_extra_roots(roots[1:], fresh_ok=True)
         share, fx = -(-n // len(roots)), float(t.get("effects_p", 0.0))
         parts = [FreshSongs(root, self.segment_seconds, self.seed + 7919 * k, share, self.stems, effects_p=fx,
                             other_prob=0.5 if "other" in self.stems else 0.0) if is_fresh(root) else
