@@ -6,10 +6,11 @@ beside latentmix's models (separation on two test sets, codec at matched bitrate
   python benchmarks/peers.py codec --data data/slakhlike --peer PATH [--write]
   python benchmarks/peers.py irm-resolution --data data/slakhlike [--write]
 
-NAME: htdemucs | demucs | encodec. `train` gives every model the same wall-clock budget: it times three
-training steps, sets train.steps so that the cosine schedule ends at the budget, and stops the run at the budget
-(train.max_seconds) whatever happens. Install the peers with `make peers`; their model classes are the package
-benchmarks/peer_models/. The scoring is latentmix.evaluation's (separation and codec), as in the other benchmarks.
+NAME: htdemucs | demucs | encodec, or spec | spec_low (latentmix's separator presets, from scratch, 2 s windows).
+`train` gives every model the same wall-clock budget: it times three training steps, sets train.steps so that the
+cosine schedule ends at the budget, and stops the run at the budget (train.max_seconds) whatever happens. Install
+the peers with `make peers`; their model classes are the package benchmarks/peer_models/.
+The scoring is latentmix.evaluation's (separation and codec), as in the other benchmarks.
 """
 from __future__ import annotations
 
@@ -29,6 +30,7 @@ from latentmix import SAMPLE_RATE  # noqa: E402
 from latentmix.errors import ConfigError, LatentmixError  # noqa: E402
 
 PEERS = ("htdemucs", "demucs", "encodec")
+OWN = ("spec", "spec_low")          # latentmix's separator presets, trained from scratch the same way as the peers
 IRM_ROW, SHIPPED_ROW = "IRM (oracle)", "shipped default"
 WARMUP_SECONDS = 1.0
 CODEC_METRICS = ("si_sdr", "mel_distance", "mrstft_distance")
@@ -43,7 +45,11 @@ def peer_task(name: str):
     if name == "encodec":
         from peer_models.codecs import PeerCodecTask, peer_codec_config
         return PeerCodecTask, peer_codec_config()
-    raise ConfigError(f"unknown peer '{name}' (known: {', '.join(PEERS)})")
+    if name in OWN:     # the preset with the peers' windows (2 s) so that only the architecture differs
+        from latentmix.config import apply_overrides, load_config
+        from latentmix.train.tasks.separator import SeparatorTask
+        return SeparatorTask, apply_overrides(load_config(name, "separator"), ["train.segment_seconds=2.0"])
+    raise ConfigError(f"unknown peer '{name}' (known: {', '.join(PEERS + OWN)})")
 
 
 def seconds_per_step(task_cls, config: dict, data_root, n: int = 3) -> float:
@@ -298,7 +304,7 @@ def parse_args(argv=None):
                                  formatter_class=argparse.RawDescriptionHelpFormatter)
     sub = ap.add_subparsers(dest="command", required=True)
     t = sub.add_parser("train", help="train one peer for a wall-clock budget")
-    t.add_argument("name", choices=PEERS)
+    t.add_argument("name", choices=PEERS + OWN, help="a peer, or one of latentmix's separator presets")
     t.add_argument("--data", required=True, help="MSDM-layout dataset root (e.g. data/slakhlike)")
     t.add_argument("--out", required=True, help="run folder (model.safetensors is written there)")
     t.add_argument("--minutes", type=float, default=30.0, help="wall-clock training budget (default 30)")
