@@ -413,3 +413,51 @@ def test_spec_low_band_branch(tmp_path):
     for bad in (512, 1000, 256):
         with pytest.raises(ConfigError, match="low_fft"):
             build_separator({**cfg, "low_fft": bad})
+
+
+def test_five_stem_model_fine_tunes_from_a_four_stem_file(five_stem_data, tmp_path):
+    """train.init of a 5-stem separator from a 4-stem file (issue #19): every tensor but the mask head is the
+    file's, the head keeps each common stem's columns (in the model's order, whatever the file's), the new stem
+    starts near silent so the four estimates are nearly the file's; a file stem the model lacks is refused."""
+    from latentmix.checkpoint import load_tensors, save_tensors
+    from latentmix.errors import ModelFileError
+    from latentmix.train.loop import train
+    torch.manual_seed(0)
+    four = build_separator(SPEC).eval()
+    four.save(tmp_path / "four.safetensors")
+    cfg = {"model": dict(SPEC, stems=FIVE),
+           "train": dict(steps=1, batch_size=2, segment_seconds=0.5, val_segment_seconds=0.5, lr=0.0,
+                         init=str(tmp_path / "four.safetensors"), log_every=1, val_every=0, val_items=2,
+                         ckpt_every=0, tensorboard=False)}
+    train("separator", cfg, str(five_stem_data), tmp_path / "run", seed=0, quiet=True)
+    five = load_separator(tmp_path / "run" / "model.safetensors").eval()
+    _, t4 = load_tensors(tmp_path / "four.safetensors")
+    _, t5 = load_tensors(tmp_path / "run" / "model.safetensors")
+    assert all(torch.equal(t4[k], t5[k]) for k in t4 if not k.startswith("head2."))
+    W, M = five.max_width, five.n_mask
+    w4 = t4["head2.weight"].reshape(*t4["head2.weight"].shape[:2], W, 4, M)
+    w5 = t5["head2.weight"].reshape(*t5["head2.weight"].shape[:2], W, 5, M)
+    assert torch.equal(w5[..., :4, :], w4) and torch.equal(w5[..., 4, :], torch.zeros_like(w4[..., 0, :]))
+    mix = 0.1 * torch.randn(1, 1, T_ODD, generator=torch.Generator().manual_seed(2))
+    with torch.no_grad():
+        y4, y5 = four(mix).stems, five(mix).stems
+    assert y5[0, 4].norm() < 0.1 * mix.norm()                                       # other starts near silent
+    assert (y5[:, :4] - y4).norm() < 0.1 * y4.norm()
+    # a file in another stem order lands in the model's order
+    header, tensors = load_tensors(tmp_path / "four.safetensors")
+    order = ["drums", "bass", "guitar", "piano"]
+    h = tensors["head2.weight"].reshape(*tensors["head2.weight"].shape[:2], W, 4, M)
+    b = tensors["head2.bias"].reshape(*tensors["head2.bias"].shape[:2], W, 4, M)
+    inv = [("bass", "drums", "guitar", "piano").index(s) for s in order]
+    swapped = dict(tensors, **{"head2.weight": h[..., inv, :].reshape(tensors["head2.weight"].shape).contiguous(),
+                               "head2.bias": b[..., inv, :].reshape(tensors["head2.bias"].shape).contiguous()})
+    save_tensors(tmp_path / "swapped.safetensors", swapped, dict(header, config=dict(header["config"], stems=order)))
+    cfg["train"]["init"] = str(tmp_path / "swapped.safetensors")
+    train("separator", cfg, str(five_stem_data), tmp_path / "run2", seed=0, quiet=True)
+    _, t5b = load_tensors(tmp_path / "run2" / "model.safetensors")
+    assert torch.equal(t5b["head2.weight"], t5["head2.weight"]) and torch.equal(t5b["head2.bias"], t5["head2.bias"])
+    # the file has a stem this model lacks
+    cfg["model"] = dict(SPEC, stems=["bass", "drums", "guitar"])
+    cfg["train"]["init"] = str(tmp_path / "four.safetensors")
+    with pytest.raises(ModelFileError, match="four.safetensors.*piano"):
+        train("separator", cfg, str(five_stem_data), tmp_path / "run3", seed=0, quiet=True)

@@ -37,7 +37,7 @@ import torch
 from torch import nn
 from torch.utils.data import DataLoader, Dataset, IterableDataset
 
-from .. import __version__
+from .. import STEMS, __version__
 from ..config import save_config
 from ..errors import ConfigError, InputError, LatentmixError, ModelFileError
 from . import ddp
@@ -160,9 +160,18 @@ class TrainState:
 # --------------------------------------------------------------------------- small helpers
 
 def _init_from(model, path) -> None:
-    """Start from the weights of a model file of the same architecture (strict: names and shapes)."""
+    """Start from the weights of a model file of the same architecture (strict: names and shapes). A separator file
+    with other stems goes through the model's tensors_from_stems where it has one (a 4-stem file into 5 stems)."""
     from ..checkpoint import load_tensors
-    _, tensors = load_tensors(path)
+    header, tensors = load_tensors(path)
+    old_stems = (header.get("config") or {}).get("stems") or list(STEMS)      # a file without the key has four
+    if hasattr(model, "tensors_from_stems") and list(old_stems) != list(model.stems):
+        try:
+            tensors = model.tensors_from_stems(tensors, old_stems)
+        except ModelFileError as e:
+            raise ModelFileError(f"{path}: cannot initialise this model from it ({e})") from None
+        except (KeyError, RuntimeError) as e:
+            raise ModelFileError(f"{path}: cannot initialise this model from it (mismatched tensors: {e})") from None
     own = model.state_dict()
     bad = sorted(set(own) ^ set(tensors)) or [k for k in own if own[k].shape != tensors[k].shape]
     if bad:

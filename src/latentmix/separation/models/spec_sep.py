@@ -32,7 +32,7 @@ import torch.nn as nn
 
 from ... import SAMPLE_RATE, STEMS
 from ...audio import istft, stft
-from ...errors import ConfigError
+from ...errors import ConfigError, ModelFileError
 from .base import SeparatorBase, SeparatorOutput
 
 # (upper edge in Hz, band width in Hz): narrow bands where the bass and the harmonics live, wide ones above.
@@ -162,6 +162,24 @@ class SpecSeparator(nn.Module, SeparatorBase):
         self.head_norm = nn.LayerNorm(channels)
         self.head1 = BandLinear(K, channels, 2 * channels)
         self.head2 = BandLinear(K, 2 * channels, self.n_stems * n_mask * W)
+
+    def tensors_from_stems(self, tensors: dict, old_stems) -> dict:
+        """A model file's tensors for another stem list (`--init` of a 5-stem model from a 4-stem file): every
+        tensor but the mask head's is shared; the head keeps each stem the two lists have in common, and a new stem
+        starts with zero weights and a low softmax logit (-3: about 1 % of each bin), so the fine-tune begins
+        from the file's separation. ModelFileError if a stem of the file is not in this model's list."""
+        old, new = list(old_stems), list(self.stems)
+        missing = [s for s in old if s not in new]
+        if missing:
+            raise ModelFileError(f"the file's stem '{missing[0]}' is not one of this model's ({', '.join(new)})")
+        out = dict(tensors)
+        for name in ("head2.weight", "head2.bias"):
+            t = tensors[name]
+            t = t.reshape(*t.shape[:2], self.max_width, len(old), self.n_mask)
+            fill = -3.0 if name.endswith("bias") and self.n_mask == 1 else 0.0
+            cols = [t[..., old.index(s), :] if s in old else torch.full_like(t[..., 0, :], fill) for s in new]
+            out[name] = torch.stack(cols, 3).reshape(*t.shape[:2], -1).contiguous()
+        return out
 
     def _bands(self, feat: torch.Tensor) -> torch.Tensor:
         """(B, F, N) -> (B, K, N, W) with padded bins zeroed."""
