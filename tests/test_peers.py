@@ -80,12 +80,20 @@ def test_peers_benchmark_end_to_end(tiny_dataset, tmp_path, monkeypatch):
     build_separator(load_config("spec", "separator")["model"]).save(ours, {"steps": 0})
     out = tmp_path / "sep.json"
     assert bench.main(["separation", "--data", str(tiny_dataset), "--data2", str(tiny_dataset), "--quiet",
+                       "--test", f"Third set={tiny_dataset}",
                        "--model", f"mine={ours}", "--peer", f"HTDemucs tiny={ht}", "--same-budget", "mine",
                        "--budget", "two steps", "--threads", "1", "--json", str(out)]) == 0
     res = json.loads(out.read_text())
-    assert set(res["results"]) == {"builtin", "soundfont"}
+    assert set(res["results"]) == {"builtin", "soundfont", "Third set"}
+    assert res["results"]["Third set"]["title"] == "Third set"
     assert set(res["results"]["builtin"]["rows"]) == {"mine", "HTDemucs tiny", "IRM (oracle)"}
-    assert "soundfont:HTDemucs tiny" in res["targets"] or "builtin:HTDemucs tiny" in res["targets"]
+    # the verdict: the same-budget row against each peer, per stem on the non-silent figure
+    assert set(res["targets"]) == {"builtin:HTDemucs tiny", "soundfont:HTDemucs tiny", "Third set:HTDemucs tiny"}
+    for key, v in res["targets"].items():
+        rows = res["results"][key.split(":")[0]]["rows"]
+        lost = [s for s in ("bass", "drums", "guitar", "piano")
+                if rows["mine"][f"{s} (non-silent)"] < rows["HTDemucs tiny"][f"{s} (non-silent)"]]
+        assert v["lost_stems"] == lost and v["pass"] == (not lost) and v["ours"] == "mine"
     cc = peer_codec_config(segment_seconds=0.3)
     cc["model"].update(n_filters=4, dimension=16, n_q=4)
     enc = _two_steps(PeerCodecTask, cc, tiny_dataset, tmp_path / "enc")
@@ -120,6 +128,8 @@ def test_peers_benchmark_bad_input_one_line(tiny_dataset, tmp_path, capsys):
     assert bench.main(["separation", "--data", str(tiny_dataset), "--peer", f"x={missing}", "--quiet"]) == 2
     err = capsys.readouterr().err.strip().splitlines()
     assert len(err) == 1 and err[0].startswith("error: ") and "missing.safetensors" in err[0]
+    assert bench.main(["separation", "--quiet"]) == 2
+    assert "no test set" in capsys.readouterr().err
     assert bench.main(["train", "htdemucs", "--data", str(tiny_dataset), "--out", str(tmp_path / "r"),
                        "--minutes", "0"]) == 2
     assert "--minutes" in capsys.readouterr().err
