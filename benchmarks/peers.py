@@ -160,7 +160,7 @@ def separation_markdown(results: dict, rows, meta: dict, ref: str | None) -> tup
     training = {r.name: r.training for r in rows}
     peers = [r.name for r in rows if r.kind == "peer"]
     mine = ref or (SHIPPED_ROW if any(r.kind == "shipped" for r in rows) else None)
-    L = ["## Same-budget peers: separation", "",
+    L = [f"## Same-budget peers: separation{meta.get('heading', '')}", "",
          f"Machine: {meta['machine']}; date {meta['date']}; command `{meta['command']}`.", "",
          f"Budget: {meta['budget']}", "",
          "msdm protocol v1 (SI-SNRi dB per stem, All = mean of the stem means, kept 4 s windows), mixture = sum of "
@@ -229,7 +229,8 @@ def run_separation(args) -> tuple[str, dict]:
         results[key] = {"title": title, "rows": table_rows(ev), "audio_seconds": ev.audio_seconds,
                         "tracks": len(ev.tracks), "data": f"{root}/{args.split}"}
     meta = {"machine": machine(args.threads), "date": today(), "threads": args.threads,
-            "command": command_line(__file__, args.argv), "budget": args.budget}
+            "command": command_line(__file__, args.argv), "budget": args.budget,
+            "heading": f" ({args.section})" if args.section else ""}
     md, verdict = separation_markdown(results, rows, meta, args.same_budget)
     return md, {**meta, "results": results, "targets": verdict}
 
@@ -377,6 +378,8 @@ def parse_args(argv=None):
     for q in (p, c, r):
         q.add_argument("--json", default=None, metavar="OUT.json", help="also write the numbers as JSON")
         q.add_argument("--write", action="store_true", help="replace this section of benchmarks/RESULTS.md")
+        q.add_argument("--section", default=None, help="the RESULTS.md section --write replaces (default "
+                       "peers-COMMAND, e.g. peers-separation)")
         q.add_argument("--quiet", action="store_true")
     args = ap.parse_args(argv)
     args.argv = list(sys.argv[1:] if argv is None else argv)
@@ -398,7 +401,7 @@ def main(argv=None) -> int:
             Path(args.json).parent.mkdir(parents=True, exist_ok=True)
             Path(args.json).write_text(json.dumps(data, indent=2, default=float) + "\n")
         if args.write:
-            print(f"wrote {write_section(f'peers-{args.command}', md)}", file=sys.stderr)
+            print(f"wrote {write_section(args.section or f'peers-{args.command}', md)}", file=sys.stderr)
     except LatentmixError as e:
         print(f"error: {e}", file=sys.stderr)
         return 2
