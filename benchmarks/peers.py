@@ -164,8 +164,9 @@ def separation_markdown(results: dict, rows, meta: dict, ref: str | None) -> tup
          f"Machine: {meta['machine']}; date {meta['date']}; command `{meta['command']}`.", "",
          f"Budget: {meta['budget']}", "",
          "msdm protocol v1 (SI-SNRi dB per stem, All = mean of the stem means, kept 4 s windows), mixture = sum of "
-         "the four stems (plus other.wav where a track has one: heard, not scored), every model run like `latentmix separate` (its own segment, overlap 0.25). Each score "
-         "cell is MSDM's exact figure / the non-silent-stems figure (a stem's windows where it is silent left out: "
+         "the four stems (plus other.wav where a track has one: heard, not scored), every model run like "
+         "`latentmix separate` (its own segment, overlap 0.25). Each score cell is MSDM's exact figure / the "
+         "non-silent-stems figure (a stem's windows where it is silent left out: "
          "MSDM's rule gives a silent stem with a near-zero estimate a huge SI-SNRi); % of IRM and the ratios use "
          "the non-silent All (n/a when the row's is not positive). Speed: "
          f"{meta['threads']} torch thread(s), separation calls only.", ""]

@@ -14,7 +14,8 @@ Rows, in this order (each optional except the oracle):
   codec       (`--codec`) each true stem encoded and decoded by the codec at full bitrate, scored as if it were
               an estimate: the best a separator that outputs codec codes could do.
 Scores: msdm protocol v1 over every track of the split (mixture = sum of the four stems, plus other.wav where a
-track has one): SI-SNRi dB per stem (MSDM's si_snr: SI-SDR without zero-mean), All = mean of the stem means, windows = kept 4 s windows.
+track has one): SI-SNRi dB per stem (MSDM's si_snr: SI-SDR without zero-mean), All = mean of the stem means,
+windows = kept 4 s windows.
 Speed: seconds of compute per second of audio, timed around the separation calls only (the codec row: encode +
 decode of the four stems), with torch.set_num_threads(--threads); each row first runs once on 1 s of audio,
 untimed (lazy initialisation). Parameters: every parameter of the loaded model (a latent separator's count
@@ -95,7 +96,8 @@ def markdown(res: dict, meta: dict) -> str:
     lines = [f"## Separation (msdm protocol): `{meta['data']}` {meta['split']} split", "",
              f"Machine: {meta['machine']}; date {meta['date']}; command `{meta['command']}`.", "",
              f"Split `{meta['split']}` of `{meta['data']}`: {res['tracks']} track(s), {res['audio_seconds']:.0f} s "
-             f"of audio, mixture = sum of the 4 stems (plus other.wav where a track has one: heard, not scored); msdm v1 SI-SNRi dB (MSDM's si_snr, no zero-mean; All = "
+             f"of audio, mixture = sum of the 4 stems (plus other.wav where a track has one: heard, not scored); "
+             f"msdm v1 SI-SNRi dB (MSDM's si_snr, no zero-mean; All = "
              f"mean of the stem means; windows = kept 4 s windows). Speed: {meta['threads']} torch thread(s) on "
              f"{meta['device']}, separation calls only, after one untimed {WARMUP_SECONDS:g} s call per row. "
              "Each score cell is MSDM's exact figure / the non-silent-stems figure (a stem's windows where it is "
