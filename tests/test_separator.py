@@ -461,3 +461,20 @@ def test_five_stem_model_fine_tunes_from_a_four_stem_file(five_stem_data, tmp_pa
     cfg["train"]["init"] = str(tmp_path / "four.safetensors")
     with pytest.raises(ModelFileError, match="four.safetensors.*piano"):
         train("separator", cfg, str(five_stem_data), tmp_path / "run3", seed=0, quiet=True)
+
+
+def test_cli_init_default_adds_other_to_the_shipped_separator(five_stem_data, tmp_path):
+    """`latentmix train separator --config spec --init default --set model.stems=[...,other]`: the README's
+    way to a 5-stem model starts from the shipped file (its shared tensors unchanged at lr 0)."""
+    from latentmix.checkpoint import load_tensors
+    from latentmix.cli import main
+    from latentmix.pretrained.registry import resolve_model
+    out = tmp_path / "run"
+    assert main(["train", "separator", "--config", "spec", "--init", "default", "--data", str(five_stem_data),
+                 "--out", str(out), "--steps", "1", "--quiet", "--set", "model.stems=[bass,drums,guitar,piano,other]",
+                 "--set", "train.lr=0", "--set", "train.batch_size=1", "--set", "train.segment_seconds=1.0",
+                 "--set", "train.val_every=0", "--set", "train.tensorboard=false"]) == 0
+    _, shipped = load_tensors(resolve_model("default", "separator"))
+    _, five = load_tensors(out / "model.safetensors")
+    assert load_separator(out / "model.safetensors").stems == tuple(FIVE)
+    assert all(torch.equal(shipped[k], five[k]) for k in shipped if not k.startswith("head2."))

@@ -41,7 +41,8 @@ def register(subparsers) -> None:
     p.add_argument("--seed", type=arg("seed"), default=None, help="random seed (default: train.seed, else 0)")
     p.add_argument("--resume", action="store_true", help="continue from RUN/checkpoint.safetensors")
     p.add_argument("--init", metavar="MODEL", default=None,
-                   help="start from this model file's weights (fine-tuning; same architecture)")
+                   help="start from this model file's weights (fine-tuning; same architecture; 'default': the "
+                        "shipped model; a separator may add stems to its file's, e.g. other)")
     p.add_argument("--steps", type=arg("steps"), default=None, metavar="N",
                    help="total training steps (sets train.steps)")
     p.add_argument("--device", choices=["auto", "cpu", "cuda"], default="auto", help="default: cuda if available")
@@ -67,6 +68,9 @@ def run(args) -> int:
     if args.steps is not None:
         config["train"]["steps"] = args.steps
     if args.init is not None:
+        if args.init == "default":          # the shipped model of this kind
+            from ..pretrained.registry import resolve_model
+            args.init = str(resolve_model("default", args.task))
         if not Path(args.init).is_file():
             raise InputError(f"{args.init}: no such model file for --init")
         config["train"]["init"] = str(args.init)
