@@ -133,3 +133,15 @@ def test_peers_benchmark_bad_input_one_line(tiny_dataset, tmp_path, capsys):
     assert bench.main(["train", "htdemucs", "--data", str(tiny_dataset), "--out", str(tmp_path / "r"),
                        "--minutes", "0"]) == 2
     assert "--minutes" in capsys.readouterr().err
+
+
+def test_peer_separators_take_the_separator_data_settings(tiny_dataset):
+    """The peers train on what latentmix's separators train on: train.effects_p and train.extra_data (stored
+    roots and synth: songs) are settable for them too (#19's same-budget re-run on the new data)."""
+    from peer_models.separators import PeerSeparatorTask, peer_separator_config
+    from latentmix.config import apply_overrides
+    from latentmix.data.fresh import FreshSongs
+    cfg = apply_overrides(peer_separator_config("demucs"),
+                          ["train.effects_p=0.3", "train.extra_data=[synth:procedural]"])
+    ds = PeerSeparatorTask(cfg, str(tiny_dataset), 0).train_dataset()
+    assert isinstance(ds.datasets[1], FreshSongs) and all(d.effects_p == 0.3 for d in ds.datasets)

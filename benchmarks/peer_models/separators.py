@@ -78,7 +78,8 @@ def peer_separator_config(net: str, **train) -> dict:
     except the optimiser, which follows Demucs (Adam lr 3e-4, betas (0.9, 0.999), no weight decay)."""
     t = dict(steps=700, batch_size=8, segment_seconds=2.0, val_segment_seconds=4.0, remix_p=0.3, lr=3e-4,
              betas=[0.9, 0.999], weight_decay=0.0, grad_clip=5.0, lr_schedule="cosine", warmup_steps=20,
-             lr_min_ratio=0.05, log_every=25, val_every=100, val_items=32, ckpt_every=100, seed=0)
+             lr_min_ratio=0.05, log_every=25, val_every=100, val_items=32, ckpt_every=100, seed=0,
+             effects_p=0.0, extra_data=[])     # the data settings latentmix's presets have (settable with --set)
     t.update(train)
     t.setdefault("weights", dict(WEIGHTS))
     return {"model": {"arch": "peer", "net": net, "segment_seconds": 2.0}, "train": t}
