@@ -34,7 +34,7 @@ import torch
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 from common import command_line, fmt_params, machine, parse_named, today, write_section  # noqa: E402
 
-from latentmix import __version__  # noqa: E402
+from latentmix import STEMS, __version__  # noqa: E402
 from latentmix.errors import ConfigError, LatentmixError, ModelFileError  # noqa: E402
 from latentmix.evaluation.separation import Candidate, CodecCeiling, evaluate_separation  # noqa: E402
 from latentmix.metrics.protocols import get_protocol  # noqa: E402
@@ -60,13 +60,31 @@ def build_rows(args, device: str) -> list:
         if args.shifts:
             rows.append(Candidate(m, f"{SHIPPED_ROW} --shifts {args.shifts}", kind="shipped-tta", path=m.path,
                                   shifts=args.shifts))
-    rows.append(Candidate(get_method("oracle-irm", device=device), IRM_ROW, kind="oracle"))
+    rows.append(Candidate(get_method("oracle-irm", device=device, stems=scored_stems(args)), IRM_ROW, kind="oracle"))
     if args.codec:
         from latentmix.codec.model import Codec
         from latentmix.pretrained.registry import resolve_model
         path = resolve_model(None if args.codec == "default" else args.codec, "codec")
         rows.append(CodecCeiling(Codec.load(path, device=device), CODEC_ROW, path=path))
     return rows
+
+
+def scored_stems(args) -> tuple:
+    """The stems the table scores: msdm's four, or --stems (e.g. the four and other, for five-stem models)."""
+    if not args.stems:
+        return tuple(get_protocol("msdm").stems)
+    stems = tuple(s.strip() for s in args.stems.split(",") if s.strip())
+    known = tuple(STEMS) + ("other",)
+    bad = [s for s in stems if s not in known]
+    if not stems or bad or len(set(stems)) != len(stems):
+        raise ConfigError(f"--stems {args.stems}: give distinct stems out of {', '.join(known)}")
+    return stems
+
+
+def protocol_for(stems: tuple):
+    """msdm v1 scoring `stems`; other.wav stays in the mixture (heard) whether it is scored or not."""
+    base = get_protocol("msdm")
+    return get_protocol("msdm", stems=stems, mix_extra=tuple(e for e in base.mix_extra if e not in stems))
 
 
 def table_rows(ev, irm: str = IRM_ROW) -> dict:
@@ -91,12 +109,13 @@ def check_targets(rows: dict) -> dict:
 
 # ------------------------------------------------------------------ output
 def markdown(res: dict, meta: dict) -> str:
-    stems = get_protocol("msdm").stems
+    stems = res["stems"]
     rows = res["rows"]
     lines = [f"## Separation (msdm protocol): `{meta['data']}` {meta['split']} split", "",
              f"Machine: {meta['machine']}; date {meta['date']}; command `{meta['command']}`.", "",
              f"Split `{meta['split']}` of `{meta['data']}`: {res['tracks']} track(s), {res['audio_seconds']:.0f} s "
-             f"of audio, mixture = sum of the 4 stems (plus other.wav where a track has one: heard, not scored); "
+             f"of audio, mixture = sum of the 4 stems (plus other.wav where a track has one: "
+             f"{'heard and scored' if 'other' in stems else 'heard, not scored'}); "
              f"msdm v1 SI-SNRi dB (MSDM's si_snr, no zero-mean; All = "
              f"mean of the stem means; windows = kept 4 s windows). Speed: {meta['threads']} torch thread(s) on "
              f"{meta['device']}, separation calls only, after one untimed {WARMUP_SECONDS:g} s call per row. "
@@ -138,6 +157,9 @@ def parse_args(argv=None):
                     help="with --shipped: also the shipped separator with test-time augmentation (N shifts)")
     ap.add_argument("--codec", default=None, metavar="PATH|default", help="add the codec-reconstruction ceiling")
     ap.add_argument("--max-tracks", type=int, default=None, help="only the first N tracks of the split")
+    ap.add_argument("--stems", default=None, metavar="S,S,...",
+                    help="the stems to score (default msdm's four; 'bass,drums,guitar,piano,other' scores a "
+                         "five-stem separator's other too, on test sets with other.wav)")
     ap.add_argument("--threads", type=int, default=2, help="torch threads for the timed calls (default 2)")
     ap.add_argument("--device", default="cpu", help="cpu (default), cuda or auto")
     ap.add_argument("--json", default=None, metavar="OUT.json", help="also write the numbers as JSON")
@@ -161,9 +183,11 @@ def run(argv=None) -> tuple[dict, str]:
     device = resolve_device(args.device)
     tracks = list_tracks(args.data, args.split)[: args.max_tracks]
     rows = build_rows(args, device)
-    ev = evaluate_separation(rows, args.data, args.split, "msdm", tracks=tracks, device=device,
+    stems = scored_stems(args)
+    ev = evaluate_separation(rows, args.data, args.split, protocol_for(stems), tracks=tracks, device=device,
                              warmup_seconds=WARMUP_SECONDS, progress=not args.quiet)
-    res = {"rows": table_rows(ev), "audio_seconds": ev.audio_seconds, "tracks": len(ev.tracks)}
+    res = {"rows": table_rows(ev), "audio_seconds": ev.audio_seconds, "tracks": len(ev.tracks),
+           "stems": list(stems)}
     res["targets"] = check_targets(res["rows"])
     meta = {"machine": machine(args.threads), "date": today(),
             "command": command_line(__file__, sys.argv[1:] if argv is None else argv),

@@ -76,3 +76,37 @@ def test_targets(bench):
     t = bench.check_targets(rows)
     assert {k: v["pass"] for k, v in t.items()} == {"all_db": True, "pct_irm": False, "xrt": True}
     assert bench.check_targets({}) == {}
+
+
+def test_stems_scores_a_five_stem_separator_on_other(bench, tiny_dataset, tmp_path, monkeypatch, capsys):
+    """--stems with other: a five-stem model and the IRM get an `other` column; a four-stem model is refused."""
+    import shutil
+    import soundfile as sf
+    from latentmix.data.datasets import list_tracks
+    from latentmix.separation.models import build_separator
+    root = tmp_path / "data"
+    shutil.copytree(tiny_dataset / "test", root / "test")
+    for track in list_tracks(root, "test"):                  # an other part: a quiet 440 Hz tone
+        n = sf.info(str(track / "bass.wav")).frames
+        tone = 0.1 * torch.sin(2 * torch.pi * 440 * torch.arange(n) / 22050)
+        sf.write(str(track / "other.wav"), tone.numpy(), 22050, subtype="FLOAT")
+    torch.manual_seed(0)
+    cfg = {"arch": "spec", "channels": 8, "hidden": 8, "layers": 1, "segment_seconds": 1.5}
+    build_separator({**cfg, "stems": ["bass", "drums", "guitar", "piano", "other"]}).save(tmp_path / "five.safetensors")
+    build_separator(cfg).save(tmp_path / "four.safetensors")
+    out = tmp_path / "sep.json"
+    rc = bench.main(["--data", str(root), "--threads", "1", "--quiet", "--stems", "bass,drums,guitar,piano,other",
+                     "--model", f"five={tmp_path / 'five.safetensors'}", "--json", str(out)])
+    assert rc == 0
+    md = capsys.readouterr().out
+    assert "| method | bass | drums | guitar | piano | other | All |" in md and "heard and scored" in md
+    res = json.loads(out.read_text())
+    assert res["stems"] == ["bass", "drums", "guitar", "piano", "other"]
+    irm = res["rows"]["IRM (oracle)"]
+    assert irm["other"] > 5 and irm["All"] == pytest.approx(sum(irm[s] for s in res["stems"]) / 5)
+    rc = bench.main(["--data", str(root), "--threads", "1", "--quiet", "--stems", "bass,drums,guitar,piano,other",
+                     "--model", f"four={tmp_path / 'four.safetensors'}"])
+    err = capsys.readouterr().err
+    assert rc == 2 and "other" in err and err.count("\n") == 1
+    assert bench.main(["--data", str(root), "--quiet", "--stems", "bass,violin"]) == 2
+    assert "--stems bass,violin" in capsys.readouterr().err
