@@ -201,6 +201,30 @@ def test_random_effects():
     assert torch.equal(torch.rand(3, generator=g), torch.rand(3, generator=torch.Generator().manual_seed(5)))
 
 
+def test_random_drive_adds_harmonics_on_the_guitar_row_only():
+    """train.drive_p: a pure tone driven through the amp gains odd and even harmonics below the cabinet's cutoff,
+    keeps its RMS; random_effects drives only the guitar row; drive_p = 0 draws what it drew before."""
+    n = SR - SR % 4
+    t = torch.arange(n) / SR
+    tone = 0.3 * torch.sin(2 * torch.pi * 220.0 * t)
+    y = augment.random_drive(tone, SR, drive_db=(20.0, 20.0), bias=(0.2, 0.2), cabinet_hz=(4000.0, 4000.0))
+    assert y.norm().item() == pytest.approx(tone.norm().item(), rel=1e-4)
+    for k, within in ((2, 40), (3, 15)):   # the bias's even harmonic and tanh's odd one, near the fundamental
+        assert _band_db(y, 220 * k - 20, 220 * k + 20) > _band_db(y, 200, 240) - within
+        assert _band_db(tone, 220 * k - 20, 220 * k + 20) < _band_db(tone, 200, 240) - 50
+    assert _band_db(y, 8000, 11000) < _band_db(y, 200, 240) - 40     # the cabinet's low-pass
+    stems = torch.stack([tone, tone, torch.zeros(n)])
+    rows = augment.drive_rows(("bass", "guitar", "other"))
+    assert rows == (1,)
+    out = augment.random_effects(stems, SR, 0.0, generator=torch.Generator().manual_seed(0), drive_p=1.0,
+                                 drive_rows=rows)
+    assert torch.equal(out[0], tone) and not torch.allclose(out[1], tone) and (out[2] == 0).all()
+    a = augment.random_effects(stems, SR, 0.5, generator=torch.Generator().manual_seed(4))
+    b = augment.random_effects(stems, SR, 0.5, generator=torch.Generator().manual_seed(4), drive_p=0.0,
+                               drive_rows=rows)
+    assert torch.equal(a, b)
+
+
 def test_stem_windows_effects(tiny_dataset):
     """train.effects_p: 0 gives exactly the windows without it (old runs reproduce); > 0 changes them, per seed."""
     base = StemWindows(tiny_dataset, "train", seconds=1.0, seed=3)

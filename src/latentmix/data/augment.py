@@ -1,5 +1,6 @@
 """Stem augmentations in pure torch: per-stem random gain, per-stem time shift and random effects (EQ, reverb,
-compression; issue #19: timbres the renderers never made). Cross-song remixing is StemWindows' remix_p.
+compression, amp drive on guitar; issue #19: timbres the renderers never made). Cross-song remixing is
+StemWindows' remix_p.
 
 Every function takes an optional torch.Generator so a dataset item is reproducible. Stems are (..., stems, time).
 """
@@ -91,17 +92,44 @@ def random_compress(x: torch.Tensor, sr: int, ratio=(2.0, 6.0), below_rms_db=(-3
     return (y * (xd.norm() / y.norm().clamp_min(1e-12))).to(x.dtype)
 
 
-def random_effects(stems: torch.Tensor, sr: int, p: float, generator: torch.Generator | None = None) -> torch.Tensor:
-    """Each stem of (stems, time), independently: EQ, then reverb, then compression, each with probability p.
-    A silent stem stays exactly silent. p = 0 returns the input and draws nothing from the generator."""
-    if p <= 0:
+def random_drive(x: torch.Tensor, sr: int, drive_db=(6.0, 30.0), bias=(0.0, 0.3), cabinet_hz=(2500.0, 6000.0),
+                 generator: torch.Generator | None = None) -> torch.Tensor:
+    """An amp-style overdrive / distortion on a (time,) signal: tanh soft clipping of the peak-normalised signal at
+    a pre-gain uniform in `drive_db` dB, with a bias uniform in `bias` (asymmetric clipping: even harmonics; the
+    bias's own offset removed), then a cabinet-like low-pass (cutoff uniform in `cabinet_hz`, 24 dB/octave above),
+    scaled back to the input's RMS. FluidR3's overdriven and distortion guitars are what the renderers lack."""
+    from ..audio import zero_phase_filter
+    xd = x.double()
+    g, b = 10.0 ** (_u(*drive_db, generator) / 20.0), _u(*bias, generator)
+    y = torch.tanh(g * xd / xd.abs().max().clamp_min(1e-12) + b) - math.tanh(b)
+    fc = _u(*cabinet_hz, generator)
+    y = zero_phase_filter(y, sr, lambda hz: 1.0 / torch.sqrt(1.0 + (hz / fc) ** 8))
+    y = y - y.mean()
+    return (y * (xd.norm() / y.norm().clamp_min(1e-12))).to(x.dtype)
+
+
+def drive_rows(stems) -> tuple[int, ...]:
+    """The rows of a stem list that random_effects' drive may touch: the guitar's."""
+    return tuple(k for k, name in enumerate(stems) if name == "guitar")
+
+
+def random_effects(stems: torch.Tensor, sr: int, p: float, generator: torch.Generator | None = None,
+                   drive_p: float = 0.0, drive_rows=()) -> torch.Tensor:
+    """Each stem of (stems, time), independently: EQ, then reverb, then compression, each with probability p;
+    the rows in `drive_rows` (the guitar's) first get an amp drive (random_drive) with probability drive_p.
+    A silent stem stays exactly silent. p = drive_p = 0 returns the input and draws nothing from the generator;
+    drive_p = 0 draws exactly what it drew before the drive existed."""
+    if p <= 0 and drive_p <= 0:
         return stems
     out = []
-    for row in stems:
+    for k, row in enumerate(stems):
         flags = (torch.rand(3, generator=generator) < p).tolist()
+        drive = drive_p > 0 and k in drive_rows and bool(torch.rand((), generator=generator) < drive_p)
         if not row.abs().max() > 0:
             out.append(row)
             continue
+        if drive:
+            row = random_drive(row, sr, generator=generator)
         if flags[0]:
             row = random_eq(row, sr, generator=generator)
         if flags[1]:

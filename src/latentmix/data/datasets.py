@@ -208,16 +208,17 @@ class StemWindows(torch.utils.data.Dataset):
 
     Item i is deterministic in (seed, i): it picks a track (or, with probability `remix_p`, one track per stem),
     a start, per-stem gains uniform in `gain_db` and, with `shift`, independent per-stem offsets up to
-    `max_shift` seconds, and with `effects_p` > 0 per-stem random EQ / reverb / compression (augment.random_effects).
+    `max_shift` seconds, and with `effects_p` > 0 per-stem random EQ / reverb / compression (augment.random_effects;
+    `drive_p`: an amp drive on the guitar stem).
     Tracks are loaded lazily and cached in memory.
     """
 
     def __init__(self, root, split: str | None = "train", seconds: float = 4.0, sr: int = SAMPLE_RATE, seed: int = 0,
                  gain_db=(-6.0, 3.0), shift: bool = True, max_shift: float = 0.5, remix_p: float = 0.0,
                  length: int | None = None, missing: str = "zeros", stems=STEMS, layout: str = "auto",
-                 effects_p: float = 0.0):
+                 effects_p: float = 0.0, drive_p: float = 0.0):
         self.tracks = list_tracks(root, split)
-        self.effects_p = float(effects_p)
+        self.effects_p, self.drive_p = float(effects_p), float(drive_p)
         self.sr, self.seed, self.stems, self.layout, self.missing = sr, int(seed), tuple(stems), layout, missing
         self.window = max(1, int(round(seconds * sr)))
         self.gain_db, self.shift, self.remix_p = gain_db, shift, float(remix_p)
@@ -271,5 +272,6 @@ class StemWindows(torch.utils.data.Dataset):
         else:
             y = y[:, :self.window]
         y = augment.random_gain(y, self.gain_db, generator=g)
-        y = augment.random_effects(y, self.sr, self.effects_p, generator=g)
+        y = augment.random_effects(y, self.sr, self.effects_p, generator=g, drive_p=self.drive_p,
+                                   drive_rows=augment.drive_rows(self.stems))
         return y.float().contiguous()

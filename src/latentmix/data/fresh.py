@@ -49,13 +49,14 @@ class FreshSongs(torch.utils.data.Dataset):
     """Items (stems, window) float32 like StemWindows', each cut from a song composed and rendered for it.
 
     Item i: song seed data.build.track_seed(seed ^ SONG_SALT, i) (never a `data synth --seed` song), a `song_seconds` song (window + 2 s by default), a random
-    start, per-stem gains uniform in `gain_db` and, with effects_p, random EQ / reverb / compression. `other_prob`
+    start, per-stem gains uniform in `gain_db` and, with effects_p, random EQ / reverb / compression (drive_p: an
+    amp drive on the guitar). `other_prob`
     gives songs an other part (a stem list without 'other' leaves it out of the window and of the mixture).
     """
 
     def __init__(self, root: str, seconds: float = 3.0, seed: int = 0, length: int = 1000, stems=STEMS,
                  gain_db=(-6.0, 3.0), effects_p: float = 0.0, other_prob: float = 0.0,
-                 song_seconds: float | None = None):
+                 song_seconds: float | None = None, drive_p: float = 0.0):
         self.renderer, self.soundfont = parse(root)
         self.window = max(1, int(round(seconds * SAMPLE_RATE)))
         self.song_seconds = float(song_seconds or seconds + 2.0)
@@ -63,6 +64,7 @@ class FreshSongs(torch.utils.data.Dataset):
             raise ConfigError(f"{root}: songs of {self.song_seconds:g} s are shorter than the {seconds:g} s window")
         self.seed, self.length, self.stems = int(seed), int(length), tuple(stems)
         self.gain_db, self.effects_p, self.other_prob = gain_db, float(effects_p), float(other_prob)
+        self.drive_p = float(drive_p)
 
     def __len__(self) -> int:
         return self.length
@@ -81,5 +83,6 @@ class FreshSongs(torch.utils.data.Dataset):
         start = int(torch.randint(max(1, n - self.window + 1), (), generator=g))
         y = torch.nn.functional.pad(y[:, start:start + self.window], (0, max(0, self.window - (n - start))))
         y = augment.random_gain(y, self.gain_db, generator=g)
-        y = augment.random_effects(y, SAMPLE_RATE, self.effects_p, generator=g)
+        y = augment.random_effects(y, SAMPLE_RATE, self.effects_p, generator=g, drive_p=self.drive_p,
+                                   drive_rows=augment.drive_rows(self.stems))
         return y.float().contiguous()

@@ -58,6 +58,7 @@ class TrainSettings(BaseModel):
     isolated_stem_prob: Probability | None = None
     remix_p: Probability | None = None
     effects_p: Probability = 0.0
+    drive_p: Probability = 0.0
     weights: dict[str, Annotated[float, Field(ge=0, allow_inf_nan=False)]] | None = None
     linearity: bool | None = None
     linearity_random_alpha: bool | None = None

@@ -39,13 +39,14 @@ def loss_weights(config: dict) -> tuple[dict, dict]:
     return model, {**DEFAULT_WEIGHTS, **legacy, **{k: float(v) for k, v in given.items()}}
 
 
-def _windows(root, split, seconds, seed, augment, length=None, remix_p=0.0, stems=STEMS, effects_p=0.0):
+def _windows(root, split, seconds, seed, augment, length=None, remix_p=0.0, stems=STEMS, effects_p=0.0,
+             drive_p=0.0):
     """StemWindows items (S, window) of `stems` (a track lacking one gives silence there); augment: per-stem
     gains, shifts, cross-song remixes and random effects (train only)."""
     from ...data.datasets import StemWindows
     if augment:
         return StemWindows(root, split, seconds, seed=seed, length=length, remix_p=remix_p, stems=stems,
-                           effects_p=effects_p)
+                           effects_p=effects_p, drive_p=drive_p)
     return StemWindows(root, split, seconds, seed=seed, gain_db=(0.0, 0.0), shift=False, remix_p=0.0,
                        length=length, stems=stems)
 
@@ -86,7 +87,7 @@ class SeparatorTask(Task):
     def train_dataset(self):
         """Random windows, one distinct window per sample the run draws (steps x batch), so that a short
         dataset still gives fresh excerpts, gains, cross-song remixes (train.remix_p) and, with train.effects_p,
-        per-stem random EQ / reverb / compression every step.
+        per-stem random EQ / reverb / compression every step (train.drive_p: an amp drive on the guitar stem).
         train.extra_data: more MSDM-layout roots whose train splits join --data's, each an equal share of the
         windows (remixes stay within a root), or `synth:procedural` / `synth:soundfont=PATH`: songs composed and
         rendered for each window (data/fresh.py); validation stays on --data."""
@@ -96,11 +97,11 @@ class SeparatorTask(Task):
         n = max(1000, int(t.get("steps", 1000)) * int(t.get("batch_size", 8)) * world_size())   # every rank's draws
         roots = [self.data_root] + [str(r) for r in (t.get("extra_data") or [])]
         check_extra_roots(roots[1:], fresh_ok=True)
-        share, fx = -(-n // len(roots)), float(t.get("effects_p", 0.0))
+        share, fx, dp = -(-n // len(roots)), float(t.get("effects_p", 0.0)), float(t.get("drive_p", 0.0))
         parts = [FreshSongs(root, self.segment_seconds, self.seed + 7919 * k, share, self.stems, effects_p=fx,
-                            other_prob=0.5 if "other" in self.stems else 0.0) if is_fresh(root) else
+                            other_prob=0.5 if "other" in self.stems else 0.0, drive_p=dp) if is_fresh(root) else
                  _windows(root, "train", self.segment_seconds, self.seed + 7919 * k, True, length=share,
-                          remix_p=float(t.get("remix_p", 0.3)), stems=self.stems, effects_p=fx)
+                          remix_p=float(t.get("remix_p", 0.3)), stems=self.stems, effects_p=fx, drive_p=dp)
                  for k, root in enumerate(roots)]                 # each root an equal share of the draws
         if len(parts) == 1:
             return parts[0]
