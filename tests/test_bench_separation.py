@@ -78,6 +78,22 @@ def test_targets(bench):
     assert bench.check_targets({}) == {}
 
 
+def test_targets_non_silent(bench):
+    """Issue #19's targets read the non-silent figures: % of IRM against --irm-target, bass > 8, lowest stem >= 0."""
+    row = {"All": 9.0, "pct_irm": 45.0, "xrt": 30.0, "All (non-silent)": 7.0, "pct_irm_ns": 55.0,
+           "bass (non-silent)": 8.5, "drums (non-silent)": 9.0, "guitar (non-silent)": -0.5, "piano (non-silent)": 4.0}
+    t = bench.check_targets({bench.SHIPPED_ROW: row})
+    assert t["pct_irm_ns"]["pass"] and t["bass_ns"]["pass"] and not t["min_stem_ns"]["pass"]
+    assert t["min_stem_ns"]["value"] == -0.5
+    assert not bench.check_targets({bench.SHIPPED_ROW: row}, irm_target=60.0)["pct_irm_ns"]["pass"]
+    md = bench.markdown({"stems": ["bass", "drums", "guitar", "piano"], "rows": {}, "targets": t, "tracks": 1,
+                         "audio_seconds": 1.0},
+                        {"data": "d", "split": "test", "machine": "m", "date": "x", "command": "c", "threads": 1,
+                         "device": "cpu"})
+    assert "Issue #19 targets, non-silent stems: All of IRM 55 % (target >= 50 %): PASS; bass 8.50 dB" in md
+    assert "lowest stem -0.50 dB (target >= 0.00 dB): MISS" in md
+
+
 def test_stems_scores_a_five_stem_separator_on_other(bench, tiny_dataset, tmp_path, monkeypatch, capsys):
     """--stems with other: a five-stem model and the IRM get an `other` column; a four-stem model is refused."""
     import shutil
