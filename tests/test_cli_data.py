@@ -138,3 +138,26 @@ def test_each_subcommand_keeps_its_options_defaults_and_help_texts():
         got = [(a.option_strings[0], a.required, a.default,
                 "flag" if a.nargs == 0 else getattr(a.type, "__name__", "str"), a.help) for a in p._actions[1:]]
         assert (p.get_default("func").__name__, got) == (func, options), name
+
+
+
+def _record_sigterm_handler(path):
+    import signal
+    with open(path, "w") as f:
+        f.write("default" if signal.getsignal(signal.SIGTERM) == signal.SIG_DFL else "inherited")
+
+
+def test_pool_workers_take_sigterm_default_action(tmp_path):
+    """The pool's workers must not inherit the CLI's SIGTERM -> Terminated handler: the pool's shutdown sends them
+    SIGTERM, and a successful `data synth --workers 2` printed a `latentmix.outputs.Terminated` traceback per worker."""
+    import signal
+    from latentmix.data import build
+    from latentmix.outputs import terminate_on_sigterm
+    before = signal.getsignal(signal.SIGTERM)
+    terminate_on_sigterm()
+    try:
+        jobs = [str(tmp_path / f"w{i}") for i in range(4)]
+        build._run(jobs, _record_sigterm_handler, workers=2, progress=False, desc="t")
+    finally:
+        signal.signal(signal.SIGTERM, before)
+    assert [open(j).read() for j in jobs] == ["default"] * 4

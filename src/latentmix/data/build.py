@@ -1,7 +1,8 @@
 """Writes datasets in the MSDM layout: synthetic songs (procedural or SoundFont) or rendered MIDI files.
 
 `ROOT/{train,validation,test}/TrackNNNNN/{bass,drums,guitar,piano}.wav` (22050 Hz mono float32; other.wav when
-the song has an other part), mix.wav (their sum), song.mid and metadata.json; track i's seed derives from (seed, i), so one seed gives byte-identical files.
+the song has an other part), mix.wav (their sum), song.mid and metadata.json; track i's seed derives from
+(seed, i), so one seed gives byte-identical files.
 """
 from __future__ import annotations
 
@@ -121,6 +122,13 @@ def _synth_track(job: dict) -> str:
     return tdir.name
 
 
+def _worker_init() -> None:
+    """Pool workers take SIGTERM's default action: the parent's `Terminated` handler (forked into them) would
+    print a traceback from every worker when the pool shuts down."""
+    import signal
+    signal.signal(signal.SIGTERM, signal.SIG_DFL)
+
+
 def _run(jobs: list, fn, workers: int, progress: bool, desc: str) -> None:
     bar = None
     if progress and sys.stderr.isatty():
@@ -134,10 +142,12 @@ def _run(jobs: list, fn, workers: int, progress: bool, desc: str) -> None:
                 bar.update()
     else:
         ctx = mp.get_context("fork" if "fork" in mp.get_all_start_methods() else "spawn")
-        with ctx.Pool(workers) as pool:
+        with ctx.Pool(workers, initializer=_worker_init) as pool:
             for _ in pool.imap_unordered(fn, jobs):
                 if bar:
                     bar.update()
+            pool.close()
+            pool.join()
     if bar:
         bar.close()
 
