@@ -140,7 +140,6 @@ def test_each_subcommand_keeps_its_options_defaults_and_help_texts():
         assert (p.get_default("func").__name__, got) == (func, options), name
 
 
-
 def _record_sigterm_handler(path):
     import signal
     with open(path, "w") as f:

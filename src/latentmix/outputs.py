@@ -14,7 +14,8 @@ Every writer of the CLI (separate, codec encode/decode/roundtrip) goes through h
   place together at `commit()`; any failure (or SIGTERM) removes the temporaries and whatever the item already
   renamed, so an item leaves all its outputs or none. An existing target is refused unless `force`.
 - `terminate_on_sigterm()`: SIGTERM raises `Terminated` in the main thread, so every `finally` (and every
-  `fileio.atomic_path`) cleans up; temporaries of worker threads are removed by `remove_live_temps()`.
+  `fileio.atomic_path`) cleans up; temporaries of worker threads are removed by `remove_live_temps()`; forked
+  child processes take SIGTERM's default action.
 """
 from __future__ import annotations
 
@@ -279,10 +280,28 @@ def _on_sigterm(signum, frame):
     raise Terminated()
 
 
+def _default_sigterm_in_child() -> None:
+    """A forked child (a data-synth pool worker, a DataLoader worker) takes SIGTERM's default action: the handler
+    is for the process that installed it, and a pool's shutdown SIGTERMs its workers (one traceback each)."""
+    if signal.getsignal(signal.SIGTERM) is _on_sigterm:
+        try:
+            signal.signal(signal.SIGTERM, signal.SIG_DFL)
+        except ValueError:      # not the child's main thread: nothing to undo there
+            pass
+
+
 def terminate_on_sigterm() -> None:
-    """Make SIGTERM raise `Terminated` in the main thread (nothing when not called from the main thread)."""
+    """Make SIGTERM raise `Terminated` in the main thread (nothing when not called from the main thread); forked
+    children get the default action back."""
+    global _AT_FORK
     if threading.current_thread() is threading.main_thread():
         signal.signal(signal.SIGTERM, _on_sigterm)
+        if not _AT_FORK and hasattr(os, "register_at_fork"):
+            os.register_at_fork(after_in_child=_default_sigterm_in_child)
+            _AT_FORK = True
+
+
+_AT_FORK = False
 
 
 atexit.register(remove_live_temps)

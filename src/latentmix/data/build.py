@@ -122,13 +122,6 @@ def _synth_track(job: dict) -> str:
     return tdir.name
 
 
-def _worker_init() -> None:
-    """Pool workers take SIGTERM's default action: the parent's `Terminated` handler (forked into them) would
-    print a traceback from every worker when the pool shuts down."""
-    import signal
-    signal.signal(signal.SIGTERM, signal.SIG_DFL)
-
-
 def _run(jobs: list, fn, workers: int, progress: bool, desc: str) -> None:
     bar = None
     if progress and sys.stderr.isatty():
@@ -142,12 +135,10 @@ def _run(jobs: list, fn, workers: int, progress: bool, desc: str) -> None:
                 bar.update()
     else:
         ctx = mp.get_context("fork" if "fork" in mp.get_all_start_methods() else "spawn")
-        with ctx.Pool(workers, initializer=_worker_init) as pool:
+        with ctx.Pool(workers) as pool:
             for _ in pool.imap_unordered(fn, jobs):
                 if bar:
                     bar.update()
-            pool.close()
-            pool.join()
     if bar:
         bar.close()
 
