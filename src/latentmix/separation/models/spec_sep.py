@@ -139,7 +139,7 @@ class SpecSeparator(nn.Module, SeparatorBase):
             self.config.update(low_fft=self.low_fft, low_hz=low_hz, low_band_bins=low_band_bins)
         widths = [b - a for a, b in zip(edges[:-1], edges[1:])]
         K, W = len(widths), max(widths)
-        self.n_bands, self.max_width = K, W
+        self.n_bands, self.max_width, self.band_widths = K, W, widths
         # gather index (K, W) into the bin axis, padded entries point at bin 0 and are masked out
         idx = torch.zeros(K, W, dtype=torch.long)
         valid = torch.zeros(K, W)
@@ -187,13 +187,18 @@ class SpecSeparator(nn.Module, SeparatorBase):
         g = g.reshape(feat.shape[0], self.n_bands, self.max_width, -1) * self.band_valid[None, :, :, None]
         return g.transpose(2, 3)
 
-    def _unbands(self, x: torch.Tensor) -> torch.Tensor:
-        """(B, K, N, W, E) -> (B, E, F, N): scatter the valid band bins back to the frequency axis."""
-        B, K, N, W, E = x.shape
-        x = x.permute(0, 4, 1, 3, 2)                                     # (B, E, K, W, N)
-        sel = self.band_valid.reshape(-1).bool()
-        x = x.reshape(B, E, K * W, N)[:, :, sel]                         # bands are contiguous and ordered
-        return x
+    def _head_logits(self, h: torch.Tensor) -> torch.Tensor:
+        """h (B, K, N, 2C) -> mask logits (B, S, n_mask, F, N) by head2, band by band over each band's valid bins
+        only: head2's (K, 2C, W x S x n_mask) weight is padded to the widest band (142 bins at n_fft 2048, 3x the
+        1025 real ones), and computing, copying and dropping the padding was the largest cost of a separation
+        call in benchmarks/separator_profile.py. The same numbers as the padded einsum, in another order."""
+        B, K, N, D = h.shape
+        E = self.n_stems * self.n_mask
+        hk = h.transpose(0, 1).reshape(K, B * N, D)
+        w, b = self.head2.weight, self.head2.bias
+        m = torch.cat([torch.addmm(b[k, 0, :n * E], hk[k], w[k, :, :n * E])
+                       for k, n in enumerate(self.band_widths)], 1)               # (B*N, F*E), bins ordered
+        return m.reshape(B, N, self.n_feat, self.n_stems, self.n_mask).permute(0, 3, 4, 2, 1)
 
     def _masks(self, m: torch.Tensor) -> torch.Tensor:
         """Mask logits (B, S, n_mask, F, N) -> masks (B, S, F, N) that sum to 1 over the stems."""
@@ -223,8 +228,7 @@ class SpecSeparator(nn.Module, SeparatorBase):
                 x = tm(x.reshape(B * K, N, C).transpose(1, 2)).transpose(1, 2).reshape(B, K, N, C)
             x = bm(x.transpose(1, 2).reshape(B * N, K, C)).reshape(B, N, K, C).transpose(1, 2)
         h = torch.tanh(self.head1(self.head_norm(x)))
-        m = self.head2(h).reshape(B, K, N, self.max_width, self.n_stems * self.n_mask)
-        m = self._unbands(m).reshape(B, self.n_stems, self.n_mask, self.n_feat, N)
+        m = self._head_logits(h)                                        # (B, S, n_mask, F, N)
         low = 0
         if self.low_fft:                 # the low band first, at the long STFT; the rest from what it left
             YL = self._masks(m[..., self.n_bins:, :]) * XL[:, None]
