@@ -126,3 +126,18 @@ def test_stems_scores_a_five_stem_separator_on_other(bench, tiny_dataset, tmp_pa
     assert rc == 2 and "other" in err and err.count("\n") == 1
     assert bench.main(["--data", str(root), "--quiet", "--stems", "bass,violin"]) == 2
     assert "--stems bass,violin" in capsys.readouterr().err
+
+
+def test_profile_script_lists_operators(tiny_dataset, model_files, capsys):
+    """benchmarks/separator_profile.py: real time and an operator table for a separator file; bad file: one line."""
+    path = Path(__file__).resolve().parents[1] / "benchmarks" / "separator_profile.py"
+    spec = importlib.util.spec_from_file_location("bench_separator_profile", path)
+    prof = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(prof)
+    args = ["--data", str(tiny_dataset), "--seconds", "2", "--threads", "1", "--top", "5"]
+    assert prof.run(["--model", str(model_files / "tiny.safetensors"), *args]) == 0
+    out = capsys.readouterr().out
+    assert "x real time (best of 3, no profiler)" in out and "| operator | calls | self CPU ms | share |" in out
+    assert len([ln for ln in out.splitlines() if ln.startswith("| `aten::")]) == 5
+    assert prof.run_main(prof.run, ["--model", str(model_files / "missing.safetensors"), *args]) == 2
+    assert "missing.safetensors" in capsys.readouterr().err
