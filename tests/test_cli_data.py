@@ -121,6 +121,10 @@ OPTIONS = {
         ("--codec", False, None, "str", "codec model file (default: the shipped codec)"),
         ("--levels", False, 4, "int", "residual levels to count (default 4)"),
         ("--quiet", False, False, "flag", "no progress bar")]),
+    "sf2-overlap": ("_sf2_overlap", [
+        ("--test", True, None, "str", "the test SoundFont (.sf2)"),
+        ("--train", True, None, "str", "a training SoundFont (.sf2; repeatable)"),
+        ("--strict", False, False, "flag", "exit with status 1 when any sample is shared")]),
 }
 
 

@@ -116,3 +116,20 @@ def test_benchmark_table_and_one_line_error(tmp_path, capsys):
     assert "| T | all of them | 1/1 (100 %) | 0/1 (0 %) | - | - | - |" in out
     assert bench.run_main(bench.run, ["--test", f"T={tmp_path / 'no.sf2'}", "--train", f"A={train}"]) == 2
     assert "no.sf2: no such SoundFont file" in capsys.readouterr().err
+
+
+def test_cli_sf2_overlap(tmp_path, capsys):
+    from latentmix import cli
+    test = write(tmp_path, "test.sf2", [(0, 33, [0]), (0, 25, [1])], [[9] * 400, [3] * 100])
+    train = write(tmp_path, "train.sf2", [(0, 0, [0])], [[9] * 400])
+    clean = write(tmp_path, "clean.sf2", [(0, 0, [0])], [[1] * 40])
+    assert cli.main(["data", "sf2-overlap", "--test", str(test), "--train", str(train)]) == 0
+    out = capsys.readouterr().out
+    assert "bass    1 of 1 (100 % of its sample frames)" in out and "guitar  0 of 1 (0 %" in out
+    assert "piano   0 of 0\n" in out
+    assert cli.main(["data", "sf2-overlap", "--test", str(test), "--train", str(train), "--strict"]) == 1
+    assert cli.main(["data", "sf2-overlap", "--test", str(test), "--train", str(clean), "--strict"]) == 0
+    capsys.readouterr()
+    assert cli.main(["data", "sf2-overlap", "--test", str(tmp_path / "gone.sf2"), "--train", str(train)]) == 2
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 1 and "gone.sf2: no such SoundFont file" in err[0]

@@ -82,6 +82,23 @@ def register(subparsers) -> None:
     c.add_argument("--levels", type=int, default=4, help="residual levels to count (default 4)")
     _progress_args(c, workers=False)
 
+    _register_sf2_overlap(sub)
+
+
+def _register_sf2_overlap(sub) -> None:
+    """`latentmix data sf2-overlap`: its parser (no --out: it only reads)."""
+    o = sub.add_parser(
+        "sf2-overlap", help="check that a test SoundFont shares no recorded samples with the training SoundFonts",
+        description="For each stem class (bass, drums, guitar, piano, other: the General MIDI programs the "
+                    "renderer maps to it), count the samples TEST plays that a --train SoundFont holds bit for bit. "
+                    "A test set rendered with a font that shares samples with a training font is not an "
+                    "unseen-timbre test. Bit-identical is a lower bound: a resampled copy is not counted.",
+        epilog="example: latentmix data sf2-overlap --test TimGM6mb.sf2 --train sf_GMbank.sf2 --strict")
+    o.add_argument("--test", required=True, help="the test SoundFont (.sf2)")
+    o.add_argument("--train", required=True, action="append", help="a training SoundFont (.sf2; repeatable)")
+    o.add_argument("--strict", action="store_true", help="exit with status 1 when any sample is shared")
+    o.set_defaults(func=_sf2_overlap)
+
 
 def _subcommand(sub, name: str, func, inputs: dict, out: str, **texts):
     """The parser of `latentmix data NAME`, run by func: its required input options ({flag: help}), then --out
@@ -164,3 +181,14 @@ def _counts(args) -> int:
     sizes = ", ".join(f"level {i}: {k.numel()}" for i, k in enumerate(counts.keys))
     print(f"counted {n} new pair(s), {counts.pairs} in all; distinct triplets {sizes}; {out}", file=sys.stdout)
     return 0
+
+
+def _sf2_overlap(args) -> int:
+    from ..data.sf2_samples import overlap
+    res = overlap(args.test, args.train)
+    print(f"{args.test}: samples also in {', '.join(args.train)}", file=sys.stdout)
+    for cls, r in res.items():
+        share = f" ({100 * r['frames_share']:.0f} % of its sample frames)" if r["samples"] else ""
+        print(f"  {cls:7s} {r['shared']} of {r['samples']}{share}", file=sys.stdout)
+    shared = sum(r["shared"] for r in res.values())
+    return 1 if args.strict and shared else 0
