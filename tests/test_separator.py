@@ -478,3 +478,25 @@ def test_cli_init_default_adds_other_to_the_shipped_separator(five_stem_data, tm
     _, five = load_tensors(out / "model.safetensors")
     assert load_separator(out / "model.safetensors").stems == tuple(FIVE)
     assert all(torch.equal(shipped[k], five[k]) for k in shipped if not k.startswith("head2."))
+
+
+@pytest.mark.parametrize("time_model", ["conv", "gru"])
+def test_init_of_a_deeper_model_starts_as_the_file(tmp_path, time_model):
+    """--init of a model with more layers than the file: the added layers are the identity, so the outputs are the
+    file's; a file with more layers than the model is a one-line ModelFileError."""
+    from latentmix.errors import ModelFileError
+    from latentmix.separation.models.spec_sep import SpecSeparator
+    from latentmix.train.loop import _init_from
+    kw = dict(n_fft=512, hop=128, channels=8, hidden=8, time_model=time_model)
+    torch.manual_seed(0)
+    small = SpecSeparator(layers=1, **kw).eval()
+    small.save(tmp_path / "small.safetensors")
+    deep = SpecSeparator(layers=3, **kw).eval()
+    _init_from(deep, tmp_path / "small.safetensors")
+    x = torch.randn(1, 1, 4096) * 0.1
+    with torch.inference_mode():
+        assert torch.allclose(deep(x).stems, small(x).stems, atol=1e-6)
+    assert any(p.abs().sum() > 0 for n, p in deep.named_parameters() if n.startswith("time.2."))
+    deep.save(tmp_path / "deep.safetensors")
+    with pytest.raises(ModelFileError, match="deep.safetensors: .*the file has 3 layers, this model 1"):
+        _init_from(SpecSeparator(layers=1, **kw), tmp_path / "deep.safetensors")

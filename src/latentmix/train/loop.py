@@ -161,7 +161,8 @@ class TrainState:
 
 def _init_from(model, path) -> None:
     """Start from the weights of a model file of the same architecture (strict: names and shapes). A separator file
-    with other stems goes through the model's tensors_from_stems where it has one (a 4-stem file into 5 stems)."""
+    with other stems goes through the model's tensors_from_stems where it has one (a 4-stem file into 5 stems), and
+    one with fewer layers through its tensors_with_new_layers (added layers start as the identity)."""
     from ..checkpoint import load_tensors
     header, tensors = load_tensors(path)
     old_stems = (header.get("config") or {}).get("stems") or list(STEMS)      # a file without the key has four
@@ -172,6 +173,11 @@ def _init_from(model, path) -> None:
             raise ModelFileError(f"{path}: cannot initialise this model from it ({e})") from None
         except (KeyError, RuntimeError) as e:
             raise ModelFileError(f"{path}: cannot initialise this model from it (mismatched tensors: {e})") from None
+    if hasattr(model, "tensors_with_new_layers"):           # a deeper model from a shallower file
+        try:
+            tensors = model.tensors_with_new_layers(tensors)
+        except ModelFileError as e:
+            raise ModelFileError(f"{path}: cannot initialise this model from it ({e})") from None
     own = model.state_dict()
     bad = sorted(set(own) ^ set(tensors)) or [k for k in own if own[k].shape != tensors[k].shape]
     if bad:

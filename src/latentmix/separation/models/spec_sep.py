@@ -181,6 +181,24 @@ class SpecSeparator(nn.Module, SeparatorBase):
             out[name] = torch.stack(cols, 3).reshape(*t.shape[:2], -1).contiguous()
         return out
 
+    def tensors_with_new_layers(self, tensors: dict) -> dict:
+        """A model file's tensors for this model when it has more layers than the file (`--init` of a deeper
+        model): the file's layers come first, and each added layer starts as the identity (its residual blocks'
+        output projections zero, everything else freshly initialised), so the fine-tune begins from the file's
+        separation. ModelFileError when the file has more layers than this model."""
+        have = {int(k.split(".")[1]) for k in tensors if k.startswith(("time.", "band."))}
+        n_file = max(have) + 1 if have else 0
+        if n_file > len(self.time):
+            raise ModelFileError(f"the file has {n_file} layers, this model {len(self.time)}")
+        out = dict(tensors)
+        for name, t in self.state_dict().items():
+            part = name.split(".")
+            if part[0] in ("time", "band") and int(part[1]) >= n_file:
+                last = (part[2] == "proj" if isinstance(self.time[0], RNNAxis) or part[0] == "band"
+                        else part[2] == "blocks" and part[4] == "4")      # TimeConv block: norm dw pw gelu pw
+                out[name] = torch.zeros_like(t) if last else t.clone()
+        return out
+
     def _bands(self, feat: torch.Tensor) -> torch.Tensor:
         """(B, F, N) -> (B, K, N, W) with padded bins zeroed."""
         g = feat[:, self.band_index.reshape(-1)]                        # (B, K*W, N)
