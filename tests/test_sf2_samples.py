@@ -12,14 +12,16 @@ def chunk(cid: bytes, data: bytes) -> bytes:
     return cid + struct.pack("<I", len(data)) + data + (b"\0" if len(data) & 1 else b"")
 
 
-def sf2(presets, samples, ifil=(2, 1)) -> bytes:
-    """presets: [(bank, program, [sample index, ...])], samples: [int16 arrays]; one instrument per preset."""
+def sf2(presets, samples, ifil=(2, 1), kinds=None, global_zone=False) -> bytes:
+    """presets: [(bank, program, [sample index, ...])], samples: [int16 arrays]; one instrument per preset, one zone
+    per sample (kinds: each sample's sampleType, 1 = mono; global_zone: each instrument starts with a zone of
+    other generators and no sample)."""
     pcm, shdr = b"", b""
     for k, s in enumerate(samples):
         start = len(pcm) // 2
         pcm += np.asarray(s, "<i2").tobytes() + b"\0" * 92                       # 46 zero frames after each
         shdr += struct.pack("<20sIIIIIBbHH", f"s{k}".encode(), start, start + len(s), start, start + len(s),
-                            22050, 60, 0, 0, 1)
+                            22050, 60, 0, 0, (kinds or {}).get(k, 1))
     shdr += struct.pack("<20sIIIIIBbHH", b"EOS", 0, 0, 0, 0, 0, 0, 0, 0, 0)
     phdr = pbag = pgen = inst = ibag = igen = b""
     nb = ng = inb = ing = 0
@@ -29,17 +31,21 @@ def sf2(presets, samples, ifil=(2, 1)) -> bytes:
         pgen += struct.pack("<HH", 41, i)
         nb, ng = nb + 1, ng + 1
         inst += struct.pack("<20sH", f"i{i}".encode(), inb)
+        if global_zone:                                  # pan and attenuation, no sampleID
+            ibag += struct.pack("<HH", ing, 0)
+            igen += struct.pack("<HH", 17, 100) + struct.pack("<HH", 48, 20)
+            inb, ing = inb + 1, ing + 2
         for sid in ids:
             ibag += struct.pack("<HH", ing, 0)
-            igen += struct.pack("<HH", 53, sid)
-            inb, ing = inb + 1, ing + 1
+            igen += struct.pack("<HH", 43, 0x7F00) + struct.pack("<HH", 53, sid)    # a key range, then the sample
+            inb, ing = inb + 1, ing + 2
     phdr += struct.pack("<20sHHHIII", b"EOP", 0, 0, nb, 0, 0, 0)
     pbag += struct.pack("<HH", ng, 0)
     pgen += struct.pack("<HH", 0, 0)
     inst += struct.pack("<20sH", b"EOI", inb)
     ibag += struct.pack("<HH", ing, 0)
     igen += struct.pack("<HH", 0, 0)
-    info = chunk(b"LIST", b"INFO" + chunk(b"ifil", struct.pack("<HH", *ifil)))
+    info = chunk(b"LIST", b"INFO" + chunk(b"ifil", ifil if isinstance(ifil, bytes) else struct.pack("<HH", *ifil)))
     sdta = chunk(b"LIST", b"sdta" + chunk(b"smpl", pcm))
     pdta = chunk(b"LIST", b"pdta" + b"".join(chunk(c, d) for c, d in [
         (b"phdr", phdr), (b"pbag", pbag), (b"pmod", b"\0" * 10), (b"pgen", pgen), (b"inst", inst),
@@ -79,12 +85,24 @@ def test_overlap_counts_bit_identical_samples_only(tmp_path):
     assert both["bass"]["shared"] == 2
 
 
+def test_global_zones_multi_zone_presets_and_empty_or_rom_samples(tmp_path):
+    p = tmp_path / "g.sf2"
+    p.write_bytes(sf2([(0, 33, [0, 1, 2, 3])], [[1] * 100, [2] * 50, [], [3] * 70], kinds={3: 0x8001},
+                      global_zone=True))
+    assert sorted(s.frames for s in preset_samples(p)[(0, 33)]) == [50, 100]    # the empty and the ROM one left out
+    q = tmp_path / "empty.sf2"
+    q.write_bytes(sf2([(0, 34, [0])], [[]]))
+    assert overlap(p, q)["bass"]["shared"] == 0                                   # two empty samples are not a match
+
+
 @pytest.mark.parametrize("content, why", [
     (None, "no such SoundFont file"),
     (b"", "not a SoundFont 2 file"),
     (b"RIFF\x04\x00\x00\x00WAVE", "not a SoundFont 2 file"),
     ("truncated", "truncated SoundFont"),
     ("sf3", "SF3"),
+    ("ifil", "ifil chunk of 1 bytes"),
+    ("compressed", "compressed"),
 ])
 def test_bad_files_name_the_file(tmp_path, content, why):
     p = tmp_path / "bad.sf2"
@@ -93,6 +111,10 @@ def test_bad_files_name_the_file(tmp_path, content, why):
         content = good[:-20]
     elif content == "sf3":
         content = sf2([(0, 0, [0])], [[1] * 10], ifil=(3, 1))
+    elif content == "ifil":
+        content = sf2([(0, 0, [0])], [[1] * 10], ifil=b"\x02")
+    elif content == "compressed":
+        content = sf2([(0, 0, [0])], [[1] * 10], kinds={0: 0x11})
     if content is not None:
         p.write_bytes(content)
     with pytest.raises(InputError, match=f"bad.sf2: .*{why}"):

@@ -5,6 +5,7 @@ Pure Python over the RIFF structure (phdr/pbag/pgen -> inst/ibag/igen -> shdr/sm
 """
 from __future__ import annotations
 
+import functools
 import hashlib
 import struct
 from dataclasses import dataclass
@@ -47,7 +48,7 @@ def _read(path: Path) -> dict[str, bytes]:
     except FileNotFoundError:
         raise InputError(f"{path}: no such SoundFont file") from None
     except OSError as e:
-        raise InputError(f"{path}: cannot read ({e.strerror})") from None
+        raise InputError(f"{path}: cannot read ({e.strerror or e})") from None
     if len(b) < 12 or b[:4] != b"RIFF" or b[8:12] != b"sfbk":
         raise InputError(f"{path}: not a SoundFont 2 file (no RIFF sfbk header)")
     out = {}
@@ -59,6 +60,8 @@ def _read(path: Path) -> dict[str, bytes]:
         if need not in out:
             raise InputError(f"{path}: malformed SoundFont (no {need} chunk)")
     ifil = out.get("ifil", b"\x02\x00")
+    if len(ifil) < 2:
+        raise InputError(f"{path}: malformed SoundFont (ifil chunk of {len(ifil)} bytes)")
     if struct.unpack("<H", ifil[:2])[0] >= 3:
         raise InputError(f"{path}: an SF3 (compressed) SoundFont; only .sf2 sample data can be compared")
     return out
@@ -80,24 +83,40 @@ def _zones(headers, bags, gens, gen_oper: int) -> list[list[int]]:
 
 
 def preset_samples(path) -> dict[tuple[int, int], set[Sample]]:
-    """{(bank, program): the samples its zones play}, read from a .sf2 file."""
+    """{(bank, program): the samples its zones play}, read from a .sf2 file (empty and ROM samples left out);
+    the last few files read are cached (by path, size and modification time): treat the result as read-only."""
     path = Path(path).expanduser()
+    try:
+        st = path.stat()
+    except OSError:
+        return _parse(path)                                       # the one-line error
+    return _cached(str(path), st.st_size, st.st_mtime_ns)
+
+
+@functools.lru_cache(maxsize=4)
+def _cached(path: str, size: int, mtime: int) -> dict[tuple[int, int], set[Sample]]:
+    return _parse(Path(path))
+
+
+def _parse(path: Path) -> dict[tuple[int, int], set[Sample]]:
     c = _read(path)
     pcm = c["smpl"]
     shdr = _records(c["shdr"], 46, "<20sIIIIIBbHH", "shdr", path)
     samples = []
-    for name, start, end, *_ in shdr[:-1]:
+    for name, start, end, *_, kind in shdr[:-1]:
+        if kind & 0x10:
+            raise InputError(f"{path}: compressed (SF3) samples; only .sf2 sample data can be compared")
         lo, hi = 2 * min(start, end), 2 * max(start, end)
-        data = pcm[lo:hi]
+        data = b"" if kind & 0x8000 else pcm[lo:hi]              # ROM samples: no data in the file
         samples.append(Sample(name.split(b"\0")[0].decode("latin1"), len(data) // 2,
-                              hashlib.md5(data).hexdigest()))
+                              hashlib.md5(data).hexdigest()) if data else None)
     phdr = [(r[1], r[2], r[3]) for r in _records(c["phdr"], 38, "<20sHHHIII", "phdr", path)]
     inst = [(r[1],) for r in _records(c["inst"], 22, "<20sH", "inst", path)]
     pbag = _records(c["pbag"], 4, "<HH", "pbag", path)
     ibag = _records(c["ibag"], 4, "<HH", "ibag", path)
     pgen = _records(c["pgen"], 4, "<HH", "pgen", path)
     igen = _records(c["igen"], 4, "<HH", "igen", path)
-    inst_samples = [{samples[s] for s in ids if s < len(samples)}
+    inst_samples = [{samples[s] for s in ids if s < len(samples) and samples[s] is not None}
                     for ids in _zones(inst, ibag, igen, GEN_SAMPLE)]
     out: dict[tuple[int, int], set[Sample]] = {}
     for (program, bank, _), ids in zip(phdr, _zones(phdr, pbag, pgen, GEN_INSTRUMENT)):
@@ -110,7 +129,8 @@ def preset_samples(path) -> dict[tuple[int, int], set[Sample]]:
 
 def class_samples(presets: dict[tuple[int, int], set[Sample]]) -> dict[str, set[Sample]]:
     """The samples a General MIDI song's stems play, by Slakh class: bank 0 programs (0-127) and the bank-128
-    standard kit (program 0) for drums, as the renderer selects them."""
+    standard kit (program 0) for drums. A program the font lacks, which the renderer replaces by its family's
+    first or by program 0, adds nothing here."""
     out = {c: set() for c in CLASSES}
     for (bank, program), s in presets.items():
         if bank == DRUM_BANK and program == 0:
@@ -121,8 +141,8 @@ def class_samples(presets: dict[tuple[int, int], set[Sample]]) -> dict[str, set[
 
 
 def overlap(test, train) -> dict[str, dict]:
-    """Per stem class of the `test` font: how many of its samples (and what share of their frames) appear bit for
-    bit anywhere in the `train` fonts (a path or a list of paths). {class: {samples, shared, frames_share}}."""
+    """Per stem class of the `test` font: how many of its samples (and what share of their frames) some preset of
+    the `train` fonts (a path or a list of paths) plays bit for bit. {class: {samples, shared, frames_share}}."""
     trains = [train] if isinstance(train, (str, Path)) else list(train)
     held = set()
     for t in trains:

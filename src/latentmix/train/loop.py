@@ -175,9 +175,13 @@ def _init_from(model, path) -> None:
             raise ModelFileError(f"{path}: cannot initialise this model from it (mismatched tensors: {e})") from None
     if hasattr(model, "tensors_with_new_layers"):           # a deeper model from a shallower file
         try:
-            tensors = model.tensors_with_new_layers(tensors)
+            grown = model.tensors_with_new_layers(tensors)
         except ModelFileError as e:
             raise ModelFileError(f"{path}: cannot initialise this model from it ({e})") from None
+        if len(grown) != len(tensors):
+            print(f"note: {path} has fewer layers than this model; the added layers start as the identity",
+                  file=sys.stderr)
+        tensors = grown
     own = model.state_dict()
     bad = sorted(set(own) ^ set(tensors)) or [k for k in own if own[k].shape != tensors[k].shape]
     if bad:

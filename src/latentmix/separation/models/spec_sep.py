@@ -186,7 +186,8 @@ class SpecSeparator(nn.Module, SeparatorBase):
         model): the file's layers come first, and each added layer starts as the identity (its residual blocks'
         output projections zero, everything else freshly initialised), so the fine-tune begins from the file's
         separation. ModelFileError when the file has more layers than this model."""
-        have = {int(k.split(".")[1]) for k in tensors if k.startswith(("time.", "band."))}
+        have = {int(k.split(".")[1]) for k in tensors
+                if k.startswith(("time.", "band.")) and k.split(".")[1].isdigit()}
         n_file = max(have) + 1 if have else 0
         if n_file > len(self.time):
             raise ModelFileError(f"the file has {n_file} layers, this model {len(self.time)}")
