@@ -129,6 +129,13 @@ def write_section(name: str, markdown: str, path=RESULTS) -> Path:
     return path
 
 
+def publish(md: str, section: str, write: bool) -> None:
+    """Print a benchmark's markdown; with `write`, also replace `section` of benchmarks/RESULTS.md (said on stderr)."""
+    print(md)
+    if write:
+        print(f"wrote section '{section}' of {write_section(section, md)}", file=sys.stderr)
+
+
 def run_main(run, argv=None) -> int:
     """A benchmark's entry point: run(argv), with a LatentmixError printed as one `error:` line and exit 2."""
     from latentmix.errors import LatentmixError

@@ -15,7 +15,7 @@ from pathlib import Path
 import torch
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from common import provenance, run_main, write_section  # noqa: E402
+from common import provenance, publish, run_main  # noqa: E402
 
 from latentmix.evaluation.codec import concatenated_mixture  # noqa: E402
 from latentmix.separation.apply import separate_long  # noqa: E402
@@ -75,9 +75,7 @@ def run(argv=None) -> int:
         f"{args.seconds / profiled:.1f}x under the profiler. The profiler's self CPU total: "
         f"{total / 1e3:.0f} ms.",
         "\n".join(op_table(prof, total, args.top))])
-    print(md)
-    if args.write:
-        print(f"wrote section '{args.section}' of {write_section(args.section, md)}", file=sys.stderr)
+    publish(md, args.section, args.write)
     return 0
 
 

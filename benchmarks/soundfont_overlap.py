@@ -13,7 +13,7 @@ import sys
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from common import parse_named, provenance, run_main, write_section  # noqa: E402
+from common import parse_named, provenance, publish, run_main  # noqa: E402
 
 from latentmix.data.sf2_samples import overlap  # noqa: E402
 from latentmix.data.soundfont import CLASSES  # noqa: E402
@@ -59,9 +59,7 @@ def run(argv=None) -> int:
         "brackets their share of the class's sample frames. Bit-identical is a lower bound: a resampled or "
         "re-edited copy is not counted.",
         table(tests, trains), args.note] if x)
-    print(md)
-    if args.write:
-        print(f"wrote section '{args.section}' of {write_section(args.section, md)}", file=sys.stderr)
+    publish(md, args.section, args.write)
     return 0
 
 
