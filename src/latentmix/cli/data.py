@@ -83,6 +83,22 @@ def register(subparsers) -> None:
     _progress_args(c, workers=False)
 
     _register_sf2_overlap(sub)
+    m = _subcommand(
+        sub, "make-sf2", _make_sf2, {"--cfg": "a timidity config naming GUS .pat patches "
+                                              "(e.g. /etc/timidity/freepats.cfg, Debian's freepats)"},
+        "the SoundFont (.sf2) to write",
+        help="turn a GUS patch set (and optionally a folder of sampled piano notes) into one .sf2",
+        description="Convert the bank 0 and drumset 0 patches of a timidity config into a General MIDI "
+                    "SoundFont that `data synth --renderer soundfont`, `render-midi`, training's "
+                    "synth:soundfont=PATH roots and `sf2-overlap` read. Envelopes follow timidity's reading of "
+                    "the patches; vibrato and tremolo are dropped. --note-samples replaces --note-programs with "
+                    "one-shot recordings named by note (C4.wav, D#1v10.ogg; C4 = key 60), e.g. the Salamander "
+                    "grand piano.",
+        epilog="example: latentmix data make-sf2 --cfg /etc/timidity/freepats.cfg --note-samples salamander/ "
+               "--out freepats_salamander.sf2")
+    m.add_argument("--note-samples", default=None, help="folder of one-shot note recordings (optional)")
+    m.add_argument("--note-programs", default="0,1",
+                   help="GM programs (0-based) the note samples play (default 0,1: acoustic and bright piano)")
 
 
 def _register_sf2_overlap(sub) -> None:
@@ -180,6 +196,22 @@ def _counts(args) -> int:
                           progress=bar.update)
     sizes = ", ".join(f"level {i}: {k.numel()}" for i, k in enumerate(counts.keys))
     print(f"counted {n} new pair(s), {counts.pairs} in all; distinct triplets {sizes}; {out}", file=sys.stdout)
+    return 0
+
+
+def _make_sf2(args) -> int:
+    from ..data.gus_patch import convert
+    from ..errors import ConfigError
+    try:
+        programs = tuple(int(v) for v in args.note_programs.split(","))
+    except ValueError:
+        raise ConfigError(f"--note-programs: expected comma-separated GM program numbers, "
+                          f"got '{args.note_programs}'") from None
+    if not all(0 <= p <= 127 for p in programs):
+        raise ConfigError(f"--note-programs: programs are 0..127, got '{args.note_programs}'")
+    info = convert(args.cfg, args.out, note_samples=args.note_samples, programs=programs)
+    print(f"wrote {args.out}: {info['presets']} presets, {info['drum_notes']} drum notes, {info['samples']} samples, "
+          f"{info['bytes'] / 1e6:.1f} MB", file=sys.stdout)
     return 0
 
 

@@ -1,0 +1,325 @@
+"""GUS patch sets (the .pat files a timidity .cfg names, e.g. Debian's `freepats`) -> one SoundFont 2 file, so the
+SoundFont renderer, fresh-song roots and `sf2-overlap` take a patch set like any .sf2 (more sampled timbres, #19).
+
+Envelopes follow timidity's reading of a patch (rates as 6.9 fixed point per 44.1 kHz sample, levels on a 96 dB
+log scale) mapped onto SoundFont volume-envelope generators; ping-pong loops are unrolled; vibrato is dropped.
+"""
+from __future__ import annotations
+
+import math
+import re
+import struct
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+
+from ..errors import InputError
+
+HEADER = 129          # file header; then one 63-byte instrument header and one 47-byte layer header
+SAMPLE_HEADER = 96
+_SAMPLE = struct.Struct("<7sBIIIHIIIhB6s6s3s3sBHH36s")
+MODE_16BIT, MODE_UNSIGNED, MODE_LOOP, MODE_PINGPONG, MODE_REVERSE, MODE_SUSTAIN, MODE_ENVELOPE = (
+    1, 2, 4, 8, 16, 32, 64)
+HIHATS = (42, 44, 46)  # closed / pedal / open hi-hat cut each other off (SoundFont exclusive class 1)
+
+
+@dataclass
+class PatSample:
+    """One wave of a patch: int16 PCM, its rate, key range, root key (fractional), loop and envelope."""
+    pcm: np.ndarray
+    rate: int
+    low_key: float
+    high_key: float
+    root_key: float
+    loop: tuple[int, int] | None
+    sustain: bool
+    envelope: bool
+    rates: bytes
+    offsets: bytes
+    scale_factor: int
+    release: float | None = None     # one-shot samples (read_note_samples): seconds of release after note-off
+
+
+def _key(millihertz: int) -> float:
+    return 69.0 + 12.0 * math.log2(max(millihertz, 1) / 440000.0)
+
+
+def read_patch(path) -> list[PatSample]:
+    """The waves of a GF1 .pat file (first instrument, first layer); InputError naming the file when unusable."""
+    path = Path(path)
+    try:
+        b = path.read_bytes()
+    except FileNotFoundError:
+        raise InputError(f"{path}: no such patch file") from None
+    except OSError as e:
+        raise InputError(f"{path}: cannot read ({e.strerror or e})") from None
+    if len(b) < HEADER + 63 + 47 or b[:8] != b"GF1PATCH":
+        raise InputError(f"{path}: not a GUS patch file (no GF1PATCH header)")
+    n = b[HEADER + 63 + 6]
+    off, waves = HEADER + 63 + 47, []
+    for i in range(n):
+        if off + SAMPLE_HEADER > len(b):
+            raise InputError(f"{path}: truncated patch file (wave {i + 1} of {n} has no header)")
+        (_, _, size, ls, le, rate, lo, hi, root, _, _, rates, offsets, _, _, modes, _, scale_factor,
+         _) = _SAMPLE.unpack_from(b, off)
+        off += SAMPLE_HEADER
+        if off + size > len(b):
+            raise InputError(f"{path}: truncated patch file (wave {i + 1} of {n} runs past the end)")
+        raw = b[off:off + size]
+        off += size
+        if modes & MODE_16BIT:
+            pcm = np.frombuffer(raw[:size // 2 * 2], "<u2" if modes & MODE_UNSIGNED else "<i2").astype(np.int32)
+            pcm = pcm - 32768 if modes & MODE_UNSIGNED else pcm
+            ls, le = ls // 2, le // 2
+        else:
+            pcm = np.frombuffer(raw, np.uint8 if modes & MODE_UNSIGNED else np.int8).astype(np.int32)
+            pcm = (pcm - 128 if modes & MODE_UNSIGNED else pcm) * 256
+        if modes & MODE_REVERSE:
+            pcm, ls, le = pcm[::-1], len(pcm) - le, len(pcm) - ls
+        loop = None
+        if modes & MODE_LOOP and 0 <= ls < le <= len(pcm) and le - ls >= 2:
+            if modes & MODE_PINGPONG:     # forward then backward: one forward loop twice as long
+                pcm = np.concatenate([pcm[:le], pcm[le - 2:ls:-1]])
+                le = len(pcm)
+            loop = (int(ls), int(le))
+        if not len(pcm):
+            continue
+        waves.append(PatSample(pcm.clip(-32768, 32767).astype(np.int16), int(rate or 44100), _key(lo), _key(hi),
+                               _key(root), loop, bool(modes & MODE_SUSTAIN), bool(modes & MODE_ENVELOPE),
+                               rates, offsets, int(scale_factor)))
+    if not waves:
+        raise InputError(f"{path}: patch file holds no waves")
+    return waves
+
+
+def read_cfg(path) -> tuple[dict[int, tuple[Path, float]], dict[int, tuple[Path, float]]]:
+    """A timidity .cfg's bank 0 and drumset 0: ({program: (pat path, amp)}, {drum note: (pat path, amp)}).
+
+    Reads `dir`, `bank N`, `drumset N` and `NUM file [amp=A]` lines; other banks and options are skipped."""
+    path = Path(path)
+    try:
+        lines = path.read_text(encoding="latin1").splitlines()
+    except FileNotFoundError:
+        raise InputError(f"{path}: no such timidity config") from None
+    base, section, tones, drums = path.parent, None, {}, {}
+    for line in lines:
+        words = line.split("#", 1)[0].split()
+        if not words:
+            continue
+        if words[0] == "dir" and len(words) > 1:
+            base = Path(words[1])
+        elif words[0] in ("bank", "drumset") and len(words) > 1:
+            section = (words[0], words[1])
+        elif words[0].isdigit() and len(words) > 1 and section in (("bank", "0"), ("drumset", "0")):
+            amp = next((float(w[4:]) for w in words[2:] if w.startswith("amp=")), 100.0)
+            name = words[1] if words[1].endswith(".pat") else words[1] + ".pat"
+            file = Path(name) if Path(name).is_absolute() else base / name
+            (tones if section[0] == "bank" else drums)[int(words[0])] = (file, amp / 100.0)
+    if not tones and not drums:
+        raise InputError(f"{path}: no patches in bank 0 or drumset 0 (not a timidity config?)")
+    return tones, drums
+
+
+def _stage_seconds(rate: int, delta: int) -> float:
+    """Seconds a GUS envelope stage takes to move `delta` of 255 levels at `rate` (timidity's rule)."""
+    v, r = rate & 0x3F, 3 - ((rate >> 6) & 3)
+    if v == 0:
+        return 100.0
+    return abs(delta) / 255.0 * (2 ** 21 / (v << (3 * r))) / 44100.0
+
+
+def _db(level: int) -> float:
+    return (255 - level) * 96.0 / 255.0       # attenuation in dB of a GUS envelope level (255 = full)
+
+
+def _tc(seconds: float) -> int:
+    return int(np.clip(round(1200 * math.log2(max(seconds, 0.001))), -12000, 8000))
+
+
+def _envelope(w: PatSample, drum: bool) -> dict[int, int]:
+    """SoundFont volume-envelope generators for a wave."""
+    length = len(w.pcm) / w.rate
+    if w.release is not None:
+        return {34: _tc(0.001), 38: _tc(w.release)}
+    if not w.envelope or drum:
+        release = length if w.loop is None else 0.3
+        return {34: _tc(0.001), 38: _tc(release)}
+    o, r = list(w.offsets), list(w.rates)
+    t = [_stage_seconds(r[0], o[0])] + [_stage_seconds(r[i], o[i] - o[i - 1]) for i in range(1, 6)]
+    peak = o[0]
+    if w.sustain:
+        drop = max(0.0, _db(o[2]) - _db(peak))
+        decay = (t[1] + t[2]) * 100.0 / max(drop, 1.0)
+        tail = max(1.0, _db(o[5]) - _db(o[2]))
+        release = (t[3] + t[4] + t[5]) * 100.0 / tail
+        sustain = int(round(10 * drop))
+    else:                                        # no sustain: the whole envelope runs without waiting for note-off
+        drop = max(1.0, _db(o[5]) - _db(peak))
+        decay = release = sum(t[1:]) * 100.0 / drop
+        sustain = 1000
+    if w.loop is None:                           # a one-shot ends with its sample: let it ring out
+        release = max(release, min(length, 5.0))
+    return {34: _tc(t[0]), 36: _tc(decay), 37: min(1440, sustain), 38: _tc(release),
+            48: int(round(10 * _db(peak)))}
+
+
+def _zones(waves: list[PatSample], amp: float, drum_note: int | None) -> list[tuple[dict, PatSample]]:
+    """(generators, wave) per SoundFont zone: disjoint key ranges covering 0-127 (a drum: its one key)."""
+    gain_cb = int(round(-200 * math.log10(max(amp, 1e-3))))
+    if drum_note is not None:
+        w = next((w for w in waves if w.low_key <= drum_note <= w.high_key + 1), waves[0])
+        return [({43: (drum_note, drum_note), 56: 0, 58: drum_note, **_envelope(w, True),
+                  **({57: 1} if drum_note in HIHATS else {})}, w, gain_cb)]
+    order = sorted(waves, key=lambda w: w.low_key)
+    out, lo = [], 0
+    for i, w in enumerate(order):
+        hi = 127 if i == len(order) - 1 else int(np.clip(math.floor(w.high_key + 1e-6), lo, 127))
+        if hi < lo:
+            continue
+        gens = {43: (lo, hi), **_envelope(w, False)}
+        if w.scale_factor == 0:
+            gens[56] = 0
+        out.append((gens, w, gain_cb))
+        lo = hi + 1
+        if lo > 127:
+            break
+    return out
+
+
+def write_sf2(tones: dict, drums: dict, out, name: str = "patch set") -> dict:
+    """Write the SoundFont: bank 0 presets from `tones` {program: (waves, amp)}, bank 128 preset 0 from `drums`
+    {note: (waves, amp)}. Returns counts. The file appears whole or not at all."""
+    from ..fileio import atomic_path
+    samples, shdr, smpl_parts, pos = {}, [], [], 0
+
+    def sample_index(w: PatSample) -> int:
+        nonlocal pos
+        if id(w) not in samples:
+            root = int(round(w.root_key))
+            correction = int(np.clip(round((root - w.root_key) * 100), -99, 99))
+            start, end = pos, pos + len(w.pcm)
+            ls, le = (start + w.loop[0], start + w.loop[1]) if w.loop else (start, end)
+            shdr.append(struct.pack("<20sIIIIIBbHH", f"s{len(shdr)}".encode(), start, end, ls, le, w.rate,
+                                    int(np.clip(root, 0, 127)), correction, 0, 1))
+            smpl_parts.extend([w.pcm.astype("<i2").tobytes(), bytes(2 * 46)])
+            pos = end + 46
+            samples[id(w)] = len(shdr) - 1
+        return samples[id(w)]
+
+    inst, ibag, igen, instruments = [], [], [], []
+
+    def instrument(label: str, zones) -> int:
+        inst.append(struct.pack("<20sH", label.encode()[:19], len(ibag)))
+        for gens, w, gain_cb in zones:
+            ibag.append(struct.pack("<HH", len(igen), 0))
+            gens = dict(gens)
+            gens[48] = int(np.clip(gens.get(48, 0) + gain_cb, 0, 1440))
+            gens[54] = 1 if w.loop else 0
+            if 58 not in gens:
+                gens[58] = int(np.clip(round(w.root_key), 0, 127))
+                gens[52] = int(np.clip(round((gens[58] - w.root_key) * 100), -99, 99))
+            ordered = [(43, gens.pop(43))] + sorted(gens.items())
+            for op, val in ordered:
+                igen.append(struct.pack("<HBB", op, *val) if op == 43 else struct.pack("<Hh", op, val))
+            igen.append(struct.pack("<HH", 53, sample_index(w)))
+        return len(inst) - 1
+
+    for prog in sorted(tones):
+        waves, amp = tones[prog]
+        instruments.append((f"prog{prog}", prog, 0, instrument(f"prog{prog}", _zones(waves, amp, None))))
+    if drums:
+        zones = [z for note in sorted(drums) for z in _zones(drums[note][0], drums[note][1], note)]
+        instruments.append(("drums", 0, 128, instrument("drums", zones)))
+    phdr, pbag, pgen = [], [], []
+    for label, prog, bank, idx in instruments:
+        phdr.append(struct.pack("<20sHHHIII", label.encode(), prog, bank, len(pbag), 0, 0, 0))
+        pbag.append(struct.pack("<HH", len(pgen), 0))
+        pgen.append(struct.pack("<HH", 41, idx))
+    phdr.append(struct.pack("<20sHHHIII", b"EOP", 0, 0, len(pbag), 0, 0, 0))
+    pbag.append(struct.pack("<HH", len(pgen), 0))
+    pgen.append(struct.pack("<HH", 0, 0))
+    inst.append(struct.pack("<20sH", b"EOI", len(ibag)))
+    ibag.append(struct.pack("<HH", len(igen), 0))
+    igen.append(struct.pack("<HH", 0, 0))
+    shdr.append(struct.pack("<20sIIIIIBbHH", b"EOS", 0, 0, 0, 0, 0, 0, 0, 0, 0))
+    mod = struct.pack("<HHhHH", 0, 0, 0, 0, 0)
+
+    def chunk(cid: bytes, data: bytes) -> bytes:
+        return cid + struct.pack("<I", len(data)) + data + (b"\0" if len(data) & 1 else b"")
+
+    def lst(kind: bytes, *chunks: bytes) -> bytes:
+        return chunk(b"LIST", kind + b"".join(chunks))
+
+    label = (name.encode("ascii", "replace")[:255] + b"\0")
+    info = lst(b"INFO", chunk(b"ifil", struct.pack("<HH", 2, 1)), chunk(b"isng", b"EMU8000\0"),
+               chunk(b"INAM", label + (b"\0" if len(label) & 1 else b"")))
+    sdta = lst(b"sdta", chunk(b"smpl", b"".join(smpl_parts)))
+    pdta = lst(b"pdta", chunk(b"phdr", b"".join(phdr)), chunk(b"pbag", b"".join(pbag)), chunk(b"pmod", mod),
+               chunk(b"pgen", b"".join(pgen)), chunk(b"inst", b"".join(inst)), chunk(b"ibag", b"".join(ibag)),
+               chunk(b"imod", mod), chunk(b"igen", b"".join(igen)), chunk(b"shdr", b"".join(shdr)))
+    body = b"sfbk" + info + sdta + pdta
+    with atomic_path(out) as tmp:
+        Path(tmp).write_bytes(b"RIFF" + struct.pack("<I", len(body)) + body)
+    return {"presets": len(tones), "drum_notes": len(drums), "samples": len(shdr) - 1, "bytes": 8 + len(body)}
+
+
+NOTE = re.compile(r"^([A-Ga-g])([#b]?)(-?\d)(?![\d])")
+AUDIO = (".wav", ".flac", ".ogg", ".aif", ".aiff")
+
+
+def read_note_samples(folder, seconds: float = 8.0, release: float = 0.4) -> list[PatSample]:
+    """One-shot recordings named by their note (`C4.wav`, `D#1v10.ogg`, `Bb2.flac`; C4 = key 60) -> waves that
+    each cover the keys up to half-way to their neighbours: a sampled instrument such as a piano. Each is cut to
+    `seconds` (with a 0.5 s fade) and mixed to mono, the set scaled so its loudest peak is 0.9 (their relative
+    levels kept); a note-off releases a note in `release` seconds."""
+    import soundfile as sf
+    folder = Path(folder)
+    if not folder.is_dir():
+        raise InputError(f"{folder}: no such folder of note samples")
+    found = {}
+    for f in sorted(folder.iterdir()):
+        m = NOTE.match(f.name)
+        if f.suffix.lower() not in AUDIO or not m:
+            continue
+        semis = "C D EF G A B".index(m.group(1).upper()) + {"#": 1, "b": -1, "": 0}[m.group(2)]
+        key = 12 * (int(m.group(3)) + 1) + semis
+        try:
+            x, sr = sf.read(str(f), dtype="float32", always_2d=True, frames=int(seconds * 192000))
+        except Exception as e:
+            why = str(e).splitlines()[0] if str(e) else type(e).__name__
+            raise InputError(f"{f}: not a readable audio file ({why})") from None
+        x = x.mean(axis=1)[:int(seconds * sr)]
+        if not len(x):
+            raise InputError(f"{f}: empty audio file")
+        fade = min(len(x), int(0.5 * sr))
+        x[len(x) - fade:] *= np.linspace(1.0, 0.0, fade, dtype=np.float32)
+        found[key] = (x, int(sr))
+    if not found:
+        raise InputError(f"{folder}: no audio files named by a note (e.g. C4.wav, D#1v10.ogg)")
+    scale = 0.9 / max(1e-6, max(float(np.abs(x).max()) for x, _ in found.values()))   # the set's loudest peak at 0.9
+    return [PatSample((np.clip(x * scale, -1, 1) * 32767).astype(np.int16), sr, key - 1.5, key + 1.5, float(key),
+                      None, False, False, b"", b"", 1024, release) for key, (x, sr) in sorted(found.items())]
+
+
+def convert(cfg, out, progress=None, note_samples=None, programs=(0, 1)) -> dict:
+    """A timidity config's bank 0 and drumset 0 -> one .sf2 at `out` (see write_sf2); InputError naming the
+    first missing or unreadable patch. `note_samples`: a folder for read_note_samples, played by `programs`
+    in place of the patches."""
+    tones, drums = read_cfg(cfg)
+    waves = read_note_samples(note_samples) if note_samples is not None else None    # fail before the long part
+    todo = [(tones, k) for k in tones] + [(drums, k) for k in drums]
+    loaded, cache = {id(tones): {}, id(drums): {}}, {}
+    for table, key in todo:
+        file, amp = table[key]
+        if note_samples is None or table is drums or key not in programs:
+            if file not in cache:                 # a patch named twice is stored once
+                cache[file] = read_patch(file)
+            loaded[id(table)][key] = (cache[file], amp)
+        if progress:
+            progress(1)
+    if waves is not None:
+        for p in programs:
+            loaded[id(tones)][p] = (waves, 1.0)
+    name = f"{Path(cfg).stem}{' + ' + Path(note_samples).name if note_samples else ''} (converted by latentmix)"
+    return write_sf2(loaded[id(tones)], loaded[id(drums)], out, name=name)

@@ -1,0 +1,175 @@
+"""GUS patch sets -> SoundFont (data/gus_patch.py, `latentmix data make-sf2`) on tiny .pat files written here:
+the converted font plays the right pitches through the renderer, and bad patches, configs and note folders fail
+with one line naming the file and leave no output."""
+import struct
+
+import mido
+import numpy as np
+import pytest
+import soundfile as sf
+
+from latentmix.cli import main
+from latentmix.data.gus_patch import convert, read_cfg, read_note_samples, read_patch
+from latentmix.data.sf2_samples import preset_samples
+from latentmix.data.soundfont import render_midi
+from latentmix.errors import InputError
+
+SR = 22050
+
+
+def pat(waves) -> bytes:
+    """A GF1 patch: waves are dicts with pcm (int16), rate, lo/hi/root (Hz), modes, loop (frames) and envelope."""
+    head = b"GF1PATCH110\0" + b"ID#000002\0" + b"test".ljust(60, b"\0") + bytes([1, 14, 0])
+    head += struct.pack("<HHI", len(waves), 127, 0) + bytes(36)
+    inst = struct.pack("<H16sIB", 0, b"inst", 0, 1) + bytes(40)
+    layer = struct.pack("<BBIB", 0, 0, 0, len(waves)) + bytes(40)
+    body = b""
+    for w in waves:
+        data = np.asarray(w["pcm"], "<i2").tobytes()
+        ls, le = w.get("loop", (0, 0))
+        body += struct.pack("<7sBIIIHIIIhB6s6s3s3sBHH36s", b"w", 0, len(data), 2 * ls, 2 * le, w["rate"],
+                            int(w["lo"] * 1000), int(w["hi"] * 1000), int(w["root"] * 1000), 512, 7,
+                            w.get("rates", bytes([63] * 6)), w.get("offsets", bytes([250, 250, 250, 10, 10, 10])),
+                            bytes(3), bytes(3), w["modes"], 2, w.get("scale", 1024), bytes(36)) + data
+    assert len(head) == 129 and len(inst) == 63 and len(layer) == 47
+    return head + inst + layer + body
+
+
+def tone(hz, seconds=0.5, rate=SR):
+    t = np.arange(int(seconds * rate)) / rate
+    return (np.sin(2 * np.pi * hz * t) * 12000).astype(np.int16)
+
+
+def pitch(x, sr=SR):
+    spec = np.abs(np.fft.rfft(x * np.hanning(len(x)), 8 * len(x)))
+    return np.argmax(spec) * sr / (8 * len(x))
+
+
+@pytest.fixture
+def patch_set(tmp_path):
+    """A config with a looped 440 Hz tone (programs 0 and 33) and a one-shot noise drum on note 36."""
+    period = SR // 441       # whole periods of ~441 Hz make a clean loop
+    wave = tone(SR / period, 0.5)
+    loop_end = (len(wave) // period) * period
+    (tmp_path / "tone.pat").write_bytes(pat([dict(pcm=wave, rate=SR, lo=20, hi=8000, root=SR / period,
+                                                  modes=1 | 4 | 32 | 64, loop=(period, loop_end))]))
+    noise = (np.random.default_rng(0).standard_normal(4000) * 6000).astype(np.int16)
+    (tmp_path / "kick.pat").write_bytes(pat([dict(pcm=noise, rate=SR, lo=20, hi=8000, root=261.6, modes=1,
+                                                  scale=0)]))
+    cfg = tmp_path / "set.cfg"
+    cfg.write_text(f"dir {tmp_path}\n# comment\ndrumset 0\n 36\tkick.pat amp=100\nbank 0\n 0\ttone.pat amp=120\n"
+                   f" 33\ttone\nbank 1\n 5\tmissing.pat\n")
+    return cfg
+
+
+def one_note(program, note, channel=0, seconds=0.4):
+    mid = mido.MidiFile(ticks_per_beat=480)
+    tr = mido.MidiTrack()
+    mid.tracks.append(tr)
+    tr.append(mido.MetaMessage("set_tempo", tempo=500000))
+    if channel != 9:
+        tr.append(mido.Message("program_change", program=program, channel=channel))
+    tr.append(mido.Message("note_on", note=note, velocity=100, channel=channel))
+    tr.append(mido.Message("note_off", note=note, velocity=0, channel=channel, time=int(seconds * 960)))
+    return mid
+
+
+def test_read_cfg_takes_bank0_and_drumset0(patch_set, tmp_path):
+    tones, drums = read_cfg(patch_set)
+    assert sorted(tones) == [0, 33] and sorted(drums) == [36]             # bank 1 is skipped
+    assert tones[0] == (tmp_path / "tone.pat", 1.2) and tones[33][0] == tmp_path / "tone.pat"
+
+
+def test_converted_font_plays_pitches_and_drums(patch_set, tmp_path):
+    out = tmp_path / "set.sf2"
+    info = convert(patch_set, out)
+    assert info == {"presets": 2, "drum_notes": 1, "samples": 2, "bytes": out.stat().st_size}
+    presets = preset_samples(out)
+    assert sorted(presets) == [(0, 0), (0, 33), (128, 0)] and presets[(0, 0)] == presets[(0, 33)]
+    for note in (57, 69, 81):
+        y = render_midi(one_note(0, note), out, tail=0.2)["piano"]
+        assert np.abs(y).max() > 0.01
+        want = 440.0 * 2 ** ((note - 69) / 12)
+        assert abs(pitch(y[2000:8000]) - want) / want < 0.01
+    bass = render_midi(one_note(33, 45), out, tail=0.2)["bass"]
+    assert abs(pitch(bass[2000:8000]) - 110.0) < 2.0
+    drums = render_midi(one_note(0, 36, channel=9), out, tail=0.2)["drums"]
+    assert np.abs(drums[:3000]).max() > 0.01
+
+
+def test_pingpong_loop_is_unrolled(tmp_path):
+    ramp = np.arange(100, dtype=np.int16) * 100
+    (tmp_path / "pp.pat").write_bytes(pat([dict(pcm=ramp, rate=SR, lo=20, hi=8000, root=440, modes=1 | 4 | 8,
+                                                loop=(20, 80))]))
+    w, = read_patch(tmp_path / "pp.pat")
+    assert w.loop == (20, 80 + 58) and len(w.pcm) == 138
+    assert np.array_equal(w.pcm[80:], ramp[78:20:-1])
+
+
+def test_unsigned_8bit_patch_is_centred(tmp_path):
+    raw = np.array([128, 255, 0, 128] * 10, np.uint8)
+    body = pat([dict(pcm=np.zeros(0, np.int16), rate=SR, lo=20, hi=8000, root=440, modes=2)])
+    # rewrite the one wave's size and append 8-bit data
+    off = 129 + 63 + 47
+    body = body[:off + 8] + struct.pack("<I", len(raw)) + body[off + 12:] + raw.tobytes()
+    w, = read_patch_bytes(tmp_path, body)
+    assert w.pcm.tolist()[:4] == [0, 127 * 256, -128 * 256, 0]
+
+
+def read_patch_bytes(tmp_path, body):
+    (tmp_path / "b.pat").write_bytes(body)
+    return read_patch(tmp_path / "b.pat")
+
+
+def test_note_samples_replace_programs(patch_set, tmp_path):
+    folder = tmp_path / "piano"
+    folder.mkdir()
+    for name, hz in (("A4v10.wav", 440.0), ("C4.wav", 261.63), ("D#5.flac", 622.25)):
+        sf.write(folder / name, tone(hz, 1.0, 44100).astype(np.float32) / 32768, 44100)
+    (folder / "readme.txt").write_text("not audio")
+    waves = read_note_samples(folder)
+    assert [w.root_key for w in waves] == [60.0, 69.0, 75.0]
+    assert max(int(np.abs(w.pcm).max()) for w in waves) == pytest.approx(0.9 * 32767, abs=2)
+    out = tmp_path / "with_piano.sf2"
+    convert(patch_set, out, note_samples=folder, programs=(0,))
+    y = render_midi(one_note(0, 70), out, tail=0.1)["piano"]      # one semitone above the A4 recording
+    assert abs(pitch(y[2000:8000]) - 466.16) < 3.0
+
+
+@pytest.mark.parametrize("damage, why", [
+    (lambda b: b"NOTAPATCH" + b[9:], "not a GUS patch file"),
+    (lambda b: b[:129 + 63 + 47 + 50], "truncated patch file"),
+    (lambda b: b[:-100], "truncated patch file"),
+    (lambda b: b"", "not a GUS patch file"),
+])
+def test_bad_patch_is_one_line_error(tmp_path, damage, why):
+    good = pat([dict(pcm=tone(440, 0.1), rate=SR, lo=20, hi=8000, root=440, modes=1)])
+    bad = tmp_path / "bad.pat"
+    bad.write_bytes(damage(good))
+    with pytest.raises(InputError, match=why) as e:
+        read_patch(bad)
+    assert str(bad) in str(e.value) and "\n" not in str(e.value)
+
+
+def test_cli_make_sf2_and_its_errors(patch_set, tmp_path, capsys):
+    out = tmp_path / "cli.sf2"
+    assert main(["data", "make-sf2", "--cfg", str(patch_set), "--out", str(out)]) == 0
+    assert out.exists() and "2 presets, 1 drum notes" in capsys.readouterr().out
+    (tmp_path / "tone.pat").write_bytes(b"GF1PATCH110\0junk")
+    bad_out = tmp_path / "bad.sf2"
+    assert main(["data", "make-sf2", "--cfg", str(patch_set), "--out", str(bad_out)]) != 0
+    err = capsys.readouterr().err
+    assert "tone.pat" in err and len(err.strip().splitlines()) == 1
+    assert not bad_out.exists() and not list(tmp_path.glob(".bad.sf2*"))
+    assert main(["data", "make-sf2", "--cfg", str(tmp_path / "nope.cfg"), "--out", str(bad_out)]) != 0
+    assert "no such timidity config" in capsys.readouterr().err
+    empty = tmp_path / "empty.cfg"
+    empty.write_text("# nothing\n")
+    assert main(["data", "make-sf2", "--cfg", str(empty), "--out", str(bad_out)]) != 0
+    assert "no patches" in capsys.readouterr().err
+    assert main(["data", "make-sf2", "--cfg", str(patch_set), "--note-samples", str(tmp_path / "none"),
+                 "--out", str(bad_out)]) != 0
+    assert "no such folder of note samples" in capsys.readouterr().err
+    assert main(["data", "make-sf2", "--cfg", str(patch_set), "--note-programs", "x", "--out", str(bad_out)]) != 0
+    assert "--note-programs" in capsys.readouterr().err
+    assert not bad_out.exists()
