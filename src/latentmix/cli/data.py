@@ -93,12 +93,15 @@ def register(subparsers) -> None:
                     "synth:soundfont=PATH roots and `sf2-overlap` read. Envelopes follow timidity's reading of "
                     "the patches; vibrato and tremolo are dropped. --note-samples replaces --note-programs with "
                     "one-shot recordings named by note (C4.wav, D#1v10.ogg; C4 = key 60), e.g. the Salamander "
-                    "grand piano.",
+                    "grand piano; --drum-kit replaces the drum set with a Hydrogen kit's velocity layers.",
         epilog="example: latentmix data make-sf2 --cfg /etc/timidity/freepats.cfg --note-samples salamander/ "
                "--out freepats_salamander.sf2")
     m.add_argument("--note-samples", default=None, help="folder of one-shot note recordings (optional)")
     m.add_argument("--note-programs", default="0,1",
                    help="GM programs (0-based) the note samples play (default 0,1: acoustic and bright piano)")
+    m.add_argument("--drum-kit", default=None,
+                   help="a Hydrogen drum kit folder (drumkit.xml and its samples, e.g. Debian's hydrogen-drumkits) "
+                        "in place of the config's drum set; its instruments map to GM drum keys by name")
 
 
 def _register_sf2_overlap(sub) -> None:
@@ -209,7 +212,7 @@ def _make_sf2(args) -> int:
                           f"got '{args.note_programs}'") from None
     if not all(0 <= p <= 127 for p in programs):
         raise ConfigError(f"--note-programs: programs are 0..127, got '{args.note_programs}'")
-    info = convert(args.cfg, args.out, note_samples=args.note_samples, programs=programs)
+    info = convert(args.cfg, args.out, note_samples=args.note_samples, programs=programs, drum_kit=args.drum_kit)
     print(f"wrote {args.out}: {info['presets']} presets, {info['drum_notes']} drum notes, {info['samples']} samples, "
           f"{info['bytes'] / 1e6:.1f} MB", file=sys.stdout)
     return 0

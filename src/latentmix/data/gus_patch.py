@@ -1,5 +1,5 @@
-"""GUS patch sets (the .pat files a timidity .cfg names, e.g. Debian's `freepats`) -> one SoundFont 2 file, so the
-SoundFont renderer, fresh-song roots and `sf2-overlap` take a patch set like any .sf2 (more sampled timbres, #19).
+"""GUS patch sets (the .pat files a timidity .cfg names, e.g. Debian's `freepats`), note recordings and Hydrogen
+drum kits -> one SoundFont 2 file, so the renderer, fresh-song roots and `sf2-overlap` take them like any .sf2 (#19).
 
 Envelopes follow timidity's reading of a patch (rates as 6.9 fixed point per 44.1 kHz sample, levels on a 96 dB
 log scale) mapped onto SoundFont volume-envelope generators; ping-pong loops are unrolled; vibrato is dropped.
@@ -39,6 +39,7 @@ class PatSample:
     offsets: bytes
     scale_factor: int
     release: float | None = None     # one-shot samples (read_note_samples): seconds of release after note-off
+    velocity: tuple[int, int] | None = None   # a drum kit's velocity layer (read_drum_kit)
 
 
 def _key(millihertz: int) -> float:
@@ -168,9 +169,10 @@ def _zones(waves: list[PatSample], amp: float, drum_note: int | None) -> list[tu
     """(generators, wave) per SoundFont zone: disjoint key ranges covering 0-127 (a drum: its one key)."""
     gain_cb = int(round(-200 * math.log10(max(amp, 1e-3))))
     if drum_note is not None:
-        w = next((w for w in waves if w.low_key <= drum_note <= w.high_key + 1), waves[0])
-        return [({43: (drum_note, drum_note), 56: 0, 58: drum_note, **_envelope(w, True),
-                  **({57: 1} if drum_note in HIHATS else {})}, w, gain_cb)]
+        layers = [w for w in waves if w.velocity] or \
+            [next((w for w in waves if w.low_key <= drum_note <= w.high_key + 1), waves[0])]
+        return [({43: (drum_note, drum_note), **({44: w.velocity} if w.velocity else {}), 56: 0, 58: drum_note,
+                  **_envelope(w, True), **({57: 1} if drum_note in HIHATS else {})}, w, gain_cb) for w in layers]
     order = sorted(waves, key=lambda w: w.low_key)
     out, lo = [], 0
     for i, w in enumerate(order):
@@ -219,9 +221,9 @@ def write_sf2(tones: dict, drums: dict, out, name: str = "patch set") -> dict:
             if 58 not in gens:
                 gens[58] = int(np.clip(round(w.root_key), 0, 127))
                 gens[52] = int(np.clip(round((gens[58] - w.root_key) * 100), -99, 99))
-            ordered = [(43, gens.pop(43))] + sorted(gens.items())
+            ordered = [(43, gens.pop(43))] + ([(44, gens.pop(44))] if 44 in gens else []) + sorted(gens.items())
             for op, val in ordered:
-                igen.append(struct.pack("<HBB", op, *val) if op == 43 else struct.pack("<Hh", op, val))
+                igen.append(struct.pack("<HBB", op, *val) if op in (43, 44) else struct.pack("<Hh", op, val))
             igen.append(struct.pack("<HH", 53, sample_index(w)))
         return len(inst) - 1
 
@@ -302,16 +304,104 @@ def read_note_samples(folder, seconds: float = 8.0, release: float = 0.4) -> lis
                       None, False, False, b"", b"", 1024, release) for key, (x, sr) in sorted(found.items())]
 
 
-def convert(cfg, out, progress=None, note_samples=None, programs=(0, 1)) -> dict:
+# General MIDI drum keys for a Hydrogen instrument name: (pattern, keys); the first instrument to match takes them
+GM_DRUMS = [
+    (r"kick|bass ?drum|\bbd\b", (36, 35)), (r"stick|rim|side", (37,)), (r"clap", (39,)),
+    (r"^(?!.*roll).*snare", (38, 40)),
+    (r"(hh|hat).*(pedal|pd\b|foot)|(pedal|foot).*(hh|hat)", (44,)),
+    (r"(hh|hat).*(open|op\b)|open.*(hh|hat)", (46,)),
+    (r"(hh|hat)", (42, 44, 46)),
+    (r"tom.*(floor|low|lo\b)|(floor|low).*tom", (41, 43)), (r"tom.*mid|mid.*tom", (45, 47)),
+    (r"tom.*(hi|high)|(hi|high).*tom", (48, 50)), (r"tom", (45, 47, 43, 48, 50, 41)),
+    (r"ride.*(bell|cup)", (53,)), (r"crash", (49, 57)), (r"ride", (51, 59)), (r"chin", (52,)),
+    (r"splash", (55,)), (r"cowbell", (56,)), (r"tamb", (54,)),
+]
+
+
+def _kit_layers(folder: Path, el, text) -> list[PatSample]:
+    """The velocity layers of one Hydrogen instrument element, as one-shot waves with disjoint velocity ranges."""
+    import soundfile as sf
+    layers = [c for c in el if c.tag.rsplit("}", 1)[-1] == "layer"] or [el]     # the old format: one sample
+    gain = float(text(el, "gain", "1") or 1) * float(text(el, "volume", "1") or 1)
+    waves = []
+    for layer in layers:
+        f = folder / text(layer, "filename")
+        try:
+            x, sr = sf.read(str(f), dtype="float32", always_2d=True)
+        except Exception as e:
+            why = str(e).splitlines()[0] if str(e) else type(e).__name__
+            raise InputError(f"{f}: not a readable audio file ({why})") from None
+        lo, hi = float(text(layer, "min", "0") or 0), float(text(layer, "max", "1") or 1)
+        x = x.mean(axis=1) * gain * float(text(layer, "gain", "1") or 1)
+        if len(x):
+            waves.append(PatSample((np.clip(x, -1, 1) * 32767).astype(np.int16), int(sr), 0, 127, 60.0, None,
+                                   False, False, b"", b"", 0, None, (int(round(lo * 127)), int(round(hi * 127)))))
+    waves.sort(key=lambda w: w.velocity)
+    for i, w in enumerate(waves):                      # disjoint velocity ranges that cover 0-127
+        lo = 0 if i == 0 else waves[i - 1].velocity[1] + 1
+        hi = 127 if i == len(waves) - 1 else max(lo, min(127, w.velocity[1]))
+        w.velocity = (lo, hi)
+    return [w for w in waves if w.velocity[0] <= w.velocity[1] <= 127]
+
+
+def read_drum_kit(folder) -> dict[int, list[PatSample]]:
+    """A Hydrogen drum kit (FOLDER/drumkit.xml and its samples) -> {GM drum key: velocity layers}, its
+    instruments mapped to General MIDI keys by name (kick 36, snare 38, closed hi-hat 42, ...); every layer a
+    one-shot that rings out, mixed to mono, scaled by the layer's and instrument's gains."""
+    import xml.etree.ElementTree as ET
+    folder = Path(folder)
+    xml = folder / "drumkit.xml"
+    try:
+        root = ET.parse(xml).getroot()
+    except FileNotFoundError:
+        raise InputError(f"{xml}: no such file (not a Hydrogen drum kit folder)") from None
+    except ET.ParseError as e:
+        raise InputError(f"{xml}: not a readable drumkit.xml ({e})") from None
+
+    def tag(el, name):       # drumkit.xml files come with and without a namespace
+        return next((c for c in el if c.tag.rsplit("}", 1)[-1] == name), None)
+
+    def text(el, name, default=""):
+        c = tag(el, name)
+        return c.text.strip() if c is not None and c.text else default
+
+    instruments = [el for el in root.iter() if el.tag.rsplit("}", 1)[-1] == "instrument"]
+    wanted = []                                   # (keys, element) of the instruments whose names map to GM keys
+    for el in instruments:
+        name = text(el, "name").lower()
+        keys = next((k for pattern, k in GM_DRUMS if re.search(pattern, name)), ())
+        if keys and (text(el, "filename") or any(c.tag.rsplit("}", 1)[-1] == "layer" for c in el)):
+            wanted.append((keys, el))
+    owner: dict[int, object] = {}
+    for rank in range(6):                         # each instrument's first key first, then the spare ones
+        for keys, el in wanted:
+            if rank < len(keys) and keys[rank] not in owner and (rank == 0 or el in owner.values()):
+                owner[keys[rank]] = el
+    kit: dict[int, list[PatSample]] = {}
+    loaded: dict[int, list[PatSample]] = {}
+    for key, el in sorted(owner.items()):
+        if id(el) not in loaded:
+            loaded[id(el)] = _kit_layers(folder, el, text)
+        if loaded[id(el)]:
+            kit[key] = loaded[id(el)]
+    if not kit:
+        raise InputError(f"{xml}: no instrument with a name that maps to a General MIDI drum (kick, snare, hat...)")
+    return kit
+
+
+def convert(cfg, out, progress=None, note_samples=None, programs=(0, 1), drum_kit=None) -> dict:
     """A timidity config's bank 0 and drumset 0 -> one .sf2 at `out` (see write_sf2); InputError naming the
     first missing or unreadable patch. `note_samples`: a folder for read_note_samples, played by `programs`
-    in place of the patches."""
+    in place of the patches; `drum_kit`: a Hydrogen kit folder (read_drum_kit) in place of the drum set."""
     tones, drums = read_cfg(cfg)
     waves = read_note_samples(note_samples) if note_samples is not None else None    # fail before the long part
+    kit = read_drum_kit(drum_kit) if drum_kit is not None else None
     todo = [(tones, k) for k in tones] + [(drums, k) for k in drums]
     loaded, cache = {id(tones): {}, id(drums): {}}, {}
     for table, key in todo:
         file, amp = table[key]
+        if table is drums and kit is not None:
+            continue
         if note_samples is None or table is drums or key not in programs:
             if file not in cache:                 # a patch named twice is stored once
                 cache[file] = read_patch(file)
@@ -321,5 +411,8 @@ def convert(cfg, out, progress=None, note_samples=None, programs=(0, 1)) -> dict
     if waves is not None:
         for p in programs:
             loaded[id(tones)][p] = (waves, 1.0)
-    name = f"{Path(cfg).stem}{' + ' + Path(note_samples).name if note_samples else ''} (converted by latentmix)"
+    if kit is not None:
+        loaded[id(drums)] = {k: (v, 1.0) for k, v in kit.items()}
+    extra = "".join(f" + {Path(p).name}" for p in (note_samples, drum_kit) if p)
+    name = f"{Path(cfg).stem}{extra} (converted by latentmix)"
     return write_sf2(loaded[id(tones)], loaded[id(drums)], out, name=name)

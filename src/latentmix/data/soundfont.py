@@ -93,7 +93,7 @@ def _synth(soundfont, sr: int):
     return _load_synth(str(path.resolve()), st.st_mtime_ns, st.st_size, sr)
 
 
-@functools.lru_cache(maxsize=2)
+@functools.lru_cache(maxsize=6)     # training mixes several fonts (one per fresh-song root); each loads in ~0.1 s
 def _load_synth(path: str, mtime: int, size: int, sr: int):
     import tinysoundfont
     synth = tinysoundfont.Synth(samplerate=sr, gain=-6.0)
