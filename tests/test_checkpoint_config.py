@@ -69,3 +69,32 @@ def test_yaml_exponent_floats_are_numbers(tmp_path):
     p.write_text("train:\n  lr: 3e-4\n  name: cosine\n  betas: [0.8, 0.99]\n")
     c = load_config(str(p), "codec")
     assert c["train"]["lr"] == 3e-4 and c["train"]["name"] == "cosine"
+
+
+def test_average_models_is_the_weighted_mean_and_refuses_other_models(tmp_path):
+    """average_models: float tensors averaged by weight, the result loads as the same kind; another config or a
+    single file is refused with one line naming the file."""
+    from latentmix.checkpoint import average_models, read_header
+    from latentmix.separation.models import build_separator, load_separator
+    spec = dict(arch="spec", channels=8, hidden=8, layers=1, segment_seconds=1.0)
+    models = []
+    for seed in (0, 1):
+        torch.manual_seed(seed)
+        m = build_separator(spec)
+        m.save(tmp_path / f"m{seed}.safetensors", {"steps": seed})
+        models.append(m)
+    out = average_models([tmp_path / "m0.safetensors", tmp_path / "m1.safetensors"], tmp_path / "avg.safetensors",
+                         weights=[3, 1])
+    avg = load_separator(out)
+    for (k, a), b, c in zip(avg.state_dict().items(), models[0].state_dict().values(),
+                            models[1].state_dict().values()):
+        if a.is_floating_point():
+            assert torch.allclose(a, 0.75 * b + 0.25 * c, atol=1e-6), k
+    src = read_header(out)["provenance"]["average_of"]
+    assert [s["weight"] for s in src] == [0.75, 0.25] and src[0]["file"] == "m0.safetensors"
+    build_separator(dict(spec, hidden=16)).save(tmp_path / "wide.safetensors")
+    with pytest.raises(ModelFileError, match="wide.safetensors: another kind or config"):
+        average_models([tmp_path / "m0.safetensors", tmp_path / "wide.safetensors"], tmp_path / "bad.safetensors")
+    with pytest.raises(ConfigError, match="at least two"):
+        average_models([tmp_path / "m0.safetensors"], tmp_path / "bad.safetensors")
+    assert not (tmp_path / "bad.safetensors").exists()

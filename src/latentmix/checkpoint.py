@@ -39,6 +39,40 @@ def export_half(src, dst) -> Path:
     return Path(dst)
 
 
+def average_models(paths, out, weights=None) -> Path:
+    """A weight average ("model soup") of model files that share kind, config and tensors: fine-tunes of one
+    model, whose average often generalises better than each. Float tensors are averaged (by `weights`, default
+    equal); any other tensor must be equal in every file. ModelFileError names the first file that differs."""
+    import hashlib
+    paths = [Path(p) for p in paths]
+    if len(paths) < 2:
+        raise ConfigError("averaging needs at least two model files")
+    weights = [1.0 / len(paths)] * len(paths) if weights is None else [float(w) for w in weights]
+    if len(weights) != len(paths) or min(weights) < 0 or sum(weights) <= 0:
+        raise ConfigError(f"averaging: {len(paths)} files need as many non-negative weights, got {weights}")
+    weights = [w / sum(weights) for w in weights]
+    header, first = load_tensors(paths[0])
+    acc = {k: v.double() * weights[0] if v.is_floating_point() else v for k, v in first.items()}
+    for path, w in zip(paths[1:], weights[1:]):
+        h, tensors = load_tensors(path)
+        if h.get("kind") != header.get("kind") or h.get("config") != header.get("config"):
+            raise ModelFileError(f"{path}: another kind or config than {paths[0]}: only fine-tunes of one model "
+                                 f"can be averaged")
+        if set(tensors) != set(first) or any(tensors[k].shape != first[k].shape for k in first):
+            raise ModelFileError(f"{path}: its tensors differ in names or shapes from {paths[0]}'s")
+        for k, v in tensors.items():
+            if v.is_floating_point():
+                acc[k] += v.double() * w
+            elif not torch.equal(v, first[k]):
+                raise ModelFileError(f"{path}: non-float tensor {k} differs from {paths[0]}'s")
+    out_tensors = {k: v.to(first[k].dtype) for k, v in acc.items()}
+    sources = [{"file": p.name, "sha256": hashlib.sha256(p.read_bytes()).hexdigest(), "weight": round(w, 6)}
+               for p, w in zip(paths, weights)]
+    save_tensors(out, out_tensors, {**header, "provenance": {"average_of": sources,
+                                                             "first_provenance": header.get("provenance", {})}})
+    return Path(out)
+
+
 def read_header(path) -> dict:
     """The JSON header of a latentmix safetensors file (ModelFileError if it is not one)."""
     path = Path(path)
