@@ -44,11 +44,12 @@ def average_models(paths, out, weights=None) -> Path:
     model, whose average often generalises better than each. Float tensors are averaged (by `weights`, default
     equal); any other tensor must be equal in every file. ModelFileError names the first file that differs."""
     import hashlib
+    import math
     paths = [Path(p) for p in paths]
     if len(paths) < 2:
         raise ConfigError("averaging needs at least two model files")
     weights = [1.0 / len(paths)] * len(paths) if weights is None else [float(w) for w in weights]
-    if len(weights) != len(paths) or min(weights) < 0 or sum(weights) <= 0:
+    if len(weights) != len(paths) or not all(math.isfinite(w) and w >= 0 for w in weights) or sum(weights) <= 0:
         raise ConfigError(f"averaging: {len(paths)} files need as many non-negative weights, got {weights}")
     weights = [w / sum(weights) for w in weights]
     header, first = load_tensors(paths[0])

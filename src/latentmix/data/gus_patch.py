@@ -113,7 +113,10 @@ def read_cfg(path) -> tuple[dict[int, tuple[Path, float]], dict[int, tuple[Path,
         elif words[0] in ("bank", "drumset") and len(words) > 1:
             section = (words[0], words[1])
         elif words[0].isdigit() and len(words) > 1 and section in (("bank", "0"), ("drumset", "0")):
-            amp = next((float(w[4:]) for w in words[2:] if w.startswith("amp=")), 100.0)
+            try:
+                amp = next((float(w[4:]) for w in words[2:] if w.startswith("amp=")), 100.0)
+            except ValueError:
+                raise InputError(f"{path}: bad amp= in '{line.strip()}'") from None
             name = words[1] if words[1].endswith(".pat") else words[1] + ".pat"
             file = Path(name) if Path(name).is_absolute() else base / name
             (tones if section[0] == "bank" else drums)[int(words[0])] = (file, amp / 100.0)
@@ -171,7 +174,10 @@ def _zones(waves: list[PatSample], amp: float, drum_note: int | None) -> list[tu
     if drum_note is not None:
         layers = [w for w in waves if w.velocity] or \
             [next((w for w in waves if w.low_key <= drum_note <= w.high_key + 1), waves[0])]
-        return [({43: (drum_note, drum_note), **({44: w.velocity} if w.velocity else {}), 56: 0, 58: drum_note,
+        # a fixed-pitch wave (scale factor 0: every Hydrogen layer) plays as recorded; a pitched one (most GUS
+        # drums) is transposed by key against its root, as timidity plays it
+        return [({43: (drum_note, drum_note), **({44: w.velocity} if w.velocity else {}),
+                  **({56: 0, 58: drum_note} if w.scale_factor == 0 else {}),
                   **_envelope(w, True), **({57: 1} if drum_note in HIHATS else {})}, w, gain_cb) for w in layers]
     order = sorted(waves, key=lambda w: w.low_key)
     out, lo = [], 0
@@ -198,12 +204,11 @@ def write_sf2(tones: dict, drums: dict, out, name: str = "patch set") -> dict:
     def sample_index(w: PatSample) -> int:
         nonlocal pos
         if id(w) not in samples:
-            root = int(round(w.root_key))
-            correction = int(np.clip(round((root - w.root_key) * 100), -99, 99))
+            root = int(round(w.root_key))    # the fractional part is each zone's fineTune: not in the header too
             start, end = pos, pos + len(w.pcm)
             ls, le = (start + w.loop[0], start + w.loop[1]) if w.loop else (start, end)
             shdr.append(struct.pack("<20sIIIIIBbHH", f"s{len(shdr)}".encode(), start, end, ls, le, w.rate,
-                                    int(np.clip(root, 0, 127)), correction, 0, 1))
+                                    int(np.clip(root, 0, 127)), 0, 0, 1))
             smpl_parts.extend([w.pcm.astype("<i2").tobytes(), bytes(2 * 46)])
             pos = end + 46
             samples[id(w)] = len(shdr) - 1
@@ -291,6 +296,8 @@ def read_note_samples(folder, seconds: float = 8.0, release: float = 0.4) -> lis
         except Exception as e:
             why = str(e).splitlines()[0] if str(e) else type(e).__name__
             raise InputError(f"{f}: not a readable audio file ({why})") from None
+        if key in found:
+            raise InputError(f"{f}: a second recording of key {key} in {folder}")
         x = x.mean(axis=1)[:int(seconds * sr)]
         if not len(x):
             raise InputError(f"{f}: empty audio file")
@@ -306,23 +313,29 @@ def read_note_samples(folder, seconds: float = 8.0, release: float = 0.4) -> lis
 
 # General MIDI drum keys for a Hydrogen instrument name: (pattern, keys); the first instrument to match takes them
 GM_DRUMS = [
-    (r"kick|bass ?drum|\bbd\b", (36, 35)), (r"stick|rim|side", (37,)), (r"clap", (39,)),
-    (r"^(?!.*roll).*snare", (38, 40)),
+    (r"kick|bass ?drum|\bbd\b", (36, 35)),
     (r"(hh|hat).*(pedal|pd\b|foot)|(pedal|foot).*(hh|hat)", (44,)),
     (r"(hh|hat).*(open|op\b)|open.*(hh|hat)", (46,)),
-    (r"(hh|hat)", (42, 44, 46)),
-    (r"tom.*(floor|low|lo\b)|(floor|low).*tom", (41, 43)), (r"tom.*mid|mid.*tom", (45, 47)),
-    (r"tom.*(hi|high)|(hi|high).*tom", (48, 50)), (r"tom", (45, 47, 43, 48, 50, 41)),
+    (r"\bhh|hat\b|hi-?hat", (42, 44, 46)),
+    (r"stick|rim|side", (37,)), (r"clap", (39,)), (r"^(?!.*roll).*snare", (38, 40)),
+    (r"\btom.*(floor|low|lo\b)|(floor|low).*\btom", (41, 43)), (r"\btom.*mid|mid.*\btom", (45, 47)),
+    (r"\btom.*(hi|high)|(hi|high).*\btom", (48, 50)), (r"\btom", (45, 47, 43, 48, 50, 41)),
     (r"ride.*(bell|cup)", (53,)), (r"crash", (49, 57)), (r"ride", (51, 59)), (r"chin", (52,)),
-    (r"splash", (55,)), (r"cowbell", (56,)), (r"tamb", (54,)),
+    (r"splash", (55,)), (r"cowbell", (56,)), (r"tamb", (54,)), (r"^(?!.*(cow|tree)).*bell", (53,)),
 ]
 
 
 def _kit_layers(folder: Path, el, text) -> list[PatSample]:
     """The velocity layers of one Hydrogen instrument element, as one-shot waves with disjoint velocity ranges."""
     import soundfile as sf
+
+    def num(node, name, default):
+        try:
+            return float(text(node, name, default) or default)
+        except ValueError:
+            raise InputError(f"{folder / 'drumkit.xml'}: <{name}> of '{text(el, 'name')}' is not a number") from None
     layers = [c for c in el if c.tag.rsplit("}", 1)[-1] == "layer"] or [el]     # the old format: one sample
-    gain = float(text(el, "gain", "1") or 1) * float(text(el, "volume", "1") or 1)
+    gain = num(el, "gain", "1") * num(el, "volume", "1")
     waves = []
     for layer in layers:
         f = folder / text(layer, "filename")
@@ -331,8 +344,8 @@ def _kit_layers(folder: Path, el, text) -> list[PatSample]:
         except Exception as e:
             why = str(e).splitlines()[0] if str(e) else type(e).__name__
             raise InputError(f"{f}: not a readable audio file ({why})") from None
-        lo, hi = float(text(layer, "min", "0") or 0), float(text(layer, "max", "1") or 1)
-        x = x.mean(axis=1) * gain * float(text(layer, "gain", "1") or 1)
+        lo, hi = num(layer, "min", "0"), num(layer, "max", "1")
+        x = x.mean(axis=1) * gain * num(layer, "gain", "1")
         if len(x):
             waves.append(PatSample((np.clip(x, -1, 1) * 32767).astype(np.int16), int(sr), 0, 127, 60.0, None,
                                    False, False, b"", b"", 0, None, (int(round(lo * 127)), int(round(hi * 127)))))
@@ -373,9 +386,13 @@ def read_drum_kit(folder) -> dict[int, list[PatSample]]:
         if keys and (text(el, "filename") or any(c.tag.rsplit("}", 1)[-1] == "layer" for c in el)):
             wanted.append((keys, el))
     owner: dict[int, object] = {}
-    for rank in range(6):                         # each instrument's first key first, then the spare ones
+    for keys, el in wanted:                       # each instrument its first free key, then the spare ones
+        key = next((k for k in keys if k not in owner), None)
+        if key is not None:
+            owner[key] = el
+    for rank in range(1, 6):
         for keys, el in wanted:
-            if rank < len(keys) and keys[rank] not in owner and (rank == 0 or el in owner.values()):
+            if rank < len(keys) and keys[rank] not in owner and any(v is el for v in owner.values()):
                 owner[keys[rank]] = el
     kit: dict[int, list[PatSample]] = {}
     loaded: dict[int, list[PatSample]] = {}
@@ -392,7 +409,7 @@ def read_drum_kit(folder) -> dict[int, list[PatSample]]:
 def convert(cfg, out, progress=None, note_samples=None, programs=(0, 1), drum_kit=None) -> dict:
     """A timidity config's bank 0 and drumset 0 -> one .sf2 at `out` (see write_sf2); InputError naming the
     first missing or unreadable patch. `note_samples`: a folder for read_note_samples, played by `programs`
-    in place of the patches; `drum_kit`: a Hydrogen kit folder (read_drum_kit) in place of the drum set."""
+    in place of the patches; `drum_kit`: a Hydrogen kit folder (read_drum_kit) whose keys replace the drum set's."""
     tones, drums = read_cfg(cfg)
     waves = read_note_samples(note_samples) if note_samples is not None else None    # fail before the long part
     kit = read_drum_kit(drum_kit) if drum_kit is not None else None
@@ -400,8 +417,6 @@ def convert(cfg, out, progress=None, note_samples=None, programs=(0, 1), drum_ki
     loaded, cache = {id(tones): {}, id(drums): {}}, {}
     for table, key in todo:
         file, amp = table[key]
-        if table is drums and kit is not None:
-            continue
         if note_samples is None or table is drums or key not in programs:
             if file not in cache:                 # a patch named twice is stored once
                 cache[file] = read_patch(file)
@@ -411,8 +426,8 @@ def convert(cfg, out, progress=None, note_samples=None, programs=(0, 1), drum_ki
     if waves is not None:
         for p in programs:
             loaded[id(tones)][p] = (waves, 1.0)
-    if kit is not None:
-        loaded[id(drums)] = {k: (v, 1.0) for k, v in kit.items()}
+    if kit is not None:                           # the kit's keys; the others stay the patch set's
+        loaded[id(drums)].update({k: (v, 1.0) for k, v in kit.items()})
     extra = "".join(f" + {Path(p).name}" for p in (note_samples, drum_kit) if p)
     name = f"{Path(cfg).stem}{extra} (converted by latentmix)"
     return write_sf2(loaded[id(tones)], loaded[id(drums)], out, name=name)
