@@ -122,10 +122,15 @@ def replace_section(text: str, name: str, markdown: str) -> str:
 
 def write_section(name: str, markdown: str, path=RESULTS) -> Path:
     """Replace (or append) section `name` of `path` (benchmarks/RESULTS.md by default) atomically."""
+    import fcntl
     path = Path(path)
-    text = path.read_text() if path.exists() else "# Benchmark results\n"
-    new = replace_section(text, name, markdown)
-    write_text(path, new)
+    folder = os.open(path.parent, os.O_RDONLY)   # benchmarks run side by side: one writer at a time (a lock on the
+    try:                                         # folder, which the atomic rename of the file does not replace)
+        fcntl.flock(folder, fcntl.LOCK_EX)
+        text = path.read_text() if path.exists() else "# Benchmark results\n"
+        write_text(path, replace_section(text, name, markdown))
+    finally:
+        os.close(folder)
     return path
 
 

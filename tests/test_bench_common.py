@@ -132,3 +132,20 @@ def test_parse_named_and_fmt_params():
     with pytest.raises(ConfigError, match="already used"):
         common.parse_named(["IRM=x"], reserved={"IRM"})
     assert [common.fmt_params(n) for n in (None, 6700, 123_456)] == ["-", "6.7 k", "0.12 M"]
+
+
+def _write_many(args):
+    path, name = args
+    for i in range(100):
+        common.write_section(name, f"## {name}\n{name} run {i}\n", path)
+
+
+def test_write_section_side_by_side_keeps_both(tmp_path):
+    """Two benchmarks writing their sections at once: neither write is lost (a lock around read-modify-write)."""
+    import multiprocessing
+    p = tmp_path / "RESULTS.md"
+    p.write_text("# Benchmark results\n")
+    with multiprocessing.get_context("fork").Pool(2) as pool:
+        pool.map(_write_many, [(p, "alpha"), (p, "beta")])
+    text = p.read_text()
+    assert "alpha run 99" in text and "beta run 99" in text     # without the lock, usually one is lost
