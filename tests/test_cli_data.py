@@ -125,6 +125,16 @@ OPTIONS = {
         ("--test", True, None, "str", "the test SoundFont (.sf2)"),
         ("--train", True, None, "str", "a training SoundFont (.sf2; repeatable)"),
         ("--strict", False, False, "flag", "exit with status 1 when any sample is shared")]),
+    "make-sf2": ("_make_sf2", [
+        ("--cfg", True, None, "str",
+         "a timidity config naming GUS .pat patches (e.g. /etc/timidity/freepats.cfg, Debian's freepats)"),
+        ("--out", True, None, "str", "the SoundFont (.sf2) to write"),
+        ("--note-samples", False, None, "str", "folder of one-shot note recordings (optional)"),
+        ("--note-programs", False, "0,1", "str",
+         "GM programs (0-based) the note samples play (default 0,1: acoustic and bright piano)"),
+        ("--drum-kit", False, None, "str",
+         "a Hydrogen drum kit folder (drumkit.xml and its samples, e.g. Debian's hydrogen-drumkits) whose "
+         "instruments, mapped to GM drum keys by name, replace the config's drums on those keys")]),
 }
 
 

@@ -93,7 +93,7 @@ def register(subparsers) -> None:
                     "synth:soundfont=PATH roots and `sf2-overlap` read. Envelopes follow timidity's reading of "
                     "the patches; vibrato and tremolo are dropped. --note-samples replaces --note-programs with "
                     "one-shot recordings named by note (C4.wav, D#1v10.ogg; C4 = key 60), e.g. the Salamander "
-                    "grand piano; --drum-kit replaces the drum set with a Hydrogen kit's velocity layers.",
+                    "grand piano; --drum-kit plays a Hydrogen kit's velocity layers on the drum keys it has.",
         epilog="example: latentmix data make-sf2 --cfg /etc/timidity/freepats.cfg --note-samples salamander/ "
                "--out freepats_salamander.sf2")
     m.add_argument("--note-samples", default=None, help="folder of one-shot note recordings (optional)")
@@ -101,7 +101,7 @@ def register(subparsers) -> None:
                    help="GM programs (0-based) the note samples play (default 0,1: acoustic and bright piano)")
     m.add_argument("--drum-kit", default=None,
                    help="a Hydrogen drum kit folder (drumkit.xml and its samples, e.g. Debian's hydrogen-drumkits) "
-                        "in place of the config's drum set; its instruments map to GM drum keys by name")
+                        "whose instruments, mapped to GM drum keys by name, replace the config's drums on those keys")
 
 
 def _register_sf2_overlap(sub) -> None:
