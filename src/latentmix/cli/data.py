@@ -83,6 +83,11 @@ def register(subparsers) -> None:
     _progress_args(c, workers=False)
 
     _register_sf2_overlap(sub)
+    _register_make_sf2(sub)
+
+
+def _register_make_sf2(sub) -> None:
+    """`latentmix data make-sf2`: its parser."""
     m = _subcommand(
         sub, "make-sf2", _make_sf2, {"--cfg": "a timidity config naming GUS .pat patches "
                                               "(e.g. /etc/timidity/freepats.cfg, Debian's freepats)"},
