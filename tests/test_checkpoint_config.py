@@ -91,7 +91,7 @@ def test_average_models_is_the_weighted_mean_and_refuses_other_models(tmp_path):
         if a.is_floating_point():
             assert torch.allclose(a, 0.75 * b + 0.25 * c, atol=1e-6), k
     src = read_header(out)["provenance"]["average_of"]
-    assert [s["weight"] for s in src] == [0.75, 0.25] and src[0]["file"] == "m0.safetensors"
+    assert [s["weight"] for s in src] == [0.75, 0.25] and src[0]["file"] == str(tmp_path / "m0.safetensors")
     build_separator(dict(spec, hidden=16)).save(tmp_path / "wide.safetensors")
     with pytest.raises(ModelFileError, match="wide.safetensors: another kind or config"):
         average_models([tmp_path / "m0.safetensors", tmp_path / "wide.safetensors"], tmp_path / "bad.safetensors")

@@ -59,15 +59,16 @@ def average_models(paths, out, weights=None) -> Path:
         if h.get("kind") != header.get("kind") or h.get("config") != header.get("config"):
             raise ModelFileError(f"{path}: another kind or config than {paths[0]}: only fine-tunes of one model "
                                  f"can be averaged")
-        if set(tensors) != set(first) or any(tensors[k].shape != first[k].shape for k in first):
-            raise ModelFileError(f"{path}: its tensors differ in names or shapes from {paths[0]}'s")
+        if set(tensors) != set(first) or any(tensors[k].shape != first[k].shape or tensors[k].dtype != first[k].dtype
+                                             for k in first):
+            raise ModelFileError(f"{path}: its tensors differ in names, shapes or types from {paths[0]}'s")
         for k, v in tensors.items():
             if v.is_floating_point():
                 acc[k] += v.double() * w
             elif not torch.equal(v, first[k]):
                 raise ModelFileError(f"{path}: non-float tensor {k} differs from {paths[0]}'s")
     out_tensors = {k: v.to(first[k].dtype) for k, v in acc.items()}
-    sources = [{"file": p.name, "sha256": hashlib.sha256(p.read_bytes()).hexdigest(), "weight": round(w, 6)}
+    sources = [{"file": str(p), "sha256": hashlib.sha256(p.read_bytes()).hexdigest(), "weight": round(w, 6)}
                for p, w in zip(paths, weights)]
     save_tensors(out, out_tensors, {**header, "provenance": {"average_of": sources,
                                                              "first_provenance": header.get("provenance", {})}})

@@ -15,6 +15,7 @@ from pathlib import Path
 import numpy as np
 
 from ..errors import InputError
+from .sf2_samples import DRUM_BANK, GEN_INSTRUMENT, GEN_SAMPLE
 
 HEADER = 129          # file header; then one 63-byte instrument header and one 47-byte layer header
 SAMPLE_HEADER = 96
@@ -40,6 +41,12 @@ class PatSample:
     scale_factor: int
     release: float | None = None     # one-shot samples (read_note_samples): seconds of release after note-off
     velocity: tuple[int, int] | None = None   # a drum kit's velocity layer (read_drum_kit)
+
+
+def _read_mono(path) -> tuple[np.ndarray, int]:
+    """(float32 mono samples, rate) of an audio file; audio.read_audio's one-line InputError when unusable."""
+    from ..audio import info, read_audio
+    return read_audio(path, sr=None).numpy()[0], info(path)[1]
 
 
 def _key(millihertz: int) -> float:
@@ -168,8 +175,8 @@ def _envelope(w: PatSample, drum: bool) -> dict[int, int]:
             48: int(round(10 * _db(peak)))}
 
 
-def _zones(waves: list[PatSample], amp: float, drum_note: int | None) -> list[tuple[dict, PatSample]]:
-    """(generators, wave) per SoundFont zone: disjoint key ranges covering 0-127 (a drum: its one key)."""
+def _zones(waves: list[PatSample], amp: float, drum_note: int | None) -> list[tuple[dict, PatSample, int]]:
+    """(generators, wave, gain in cB) per SoundFont zone: disjoint key ranges covering 0-127 (a drum: its one key)."""
     gain_cb = int(round(-200 * math.log10(max(amp, 1e-3))))
     if drum_note is not None:
         layers = [w for w in waves if w.velocity] or \
@@ -229,7 +236,7 @@ def write_sf2(tones: dict, drums: dict, out, name: str = "patch set") -> dict:
             ordered = [(43, gens.pop(43))] + ([(44, gens.pop(44))] if 44 in gens else []) + sorted(gens.items())
             for op, val in ordered:
                 igen.append(struct.pack("<HBB", op, *val) if op in (43, 44) else struct.pack("<Hh", op, val))
-            igen.append(struct.pack("<HH", 53, sample_index(w)))
+            igen.append(struct.pack("<HH", GEN_SAMPLE, sample_index(w)))
         return len(inst) - 1
 
     for prog in sorted(tones):
@@ -237,12 +244,12 @@ def write_sf2(tones: dict, drums: dict, out, name: str = "patch set") -> dict:
         instruments.append((f"prog{prog}", prog, 0, instrument(f"prog{prog}", _zones(waves, amp, None))))
     if drums:
         zones = [z for note in sorted(drums) for z in _zones(drums[note][0], drums[note][1], note)]
-        instruments.append(("drums", 0, 128, instrument("drums", zones)))
+        instruments.append(("drums", 0, DRUM_BANK, instrument("drums", zones)))
     phdr, pbag, pgen = [], [], []
     for label, prog, bank, idx in instruments:
         phdr.append(struct.pack("<20sHHHIII", label.encode(), prog, bank, len(pbag), 0, 0, 0))
         pbag.append(struct.pack("<HH", len(pgen), 0))
-        pgen.append(struct.pack("<HH", 41, idx))
+        pgen.append(struct.pack("<HH", GEN_INSTRUMENT, idx))
     phdr.append(struct.pack("<20sHHHIII", b"EOP", 0, 0, len(pbag), 0, 0, 0))
     pbag.append(struct.pack("<HH", len(pgen), 0))
     pgen.append(struct.pack("<HH", 0, 0))
@@ -280,7 +287,6 @@ def read_note_samples(folder, seconds: float = 8.0, release: float = 0.4) -> lis
     each cover the keys up to half-way to their neighbours: a sampled instrument such as a piano. Each is cut to
     `seconds` (with a 0.5 s fade) and mixed to mono, the set scaled so its loudest peak is 0.9 (their relative
     levels kept); a note-off releases a note in `release` seconds."""
-    import soundfile as sf
     folder = Path(folder)
     if not folder.is_dir():
         raise InputError(f"{folder}: no such folder of note samples")
@@ -291,16 +297,10 @@ def read_note_samples(folder, seconds: float = 8.0, release: float = 0.4) -> lis
             continue
         semis = "C D EF G A B".index(m.group(1).upper()) + {"#": 1, "b": -1, "": 0}[m.group(2)]
         key = 12 * (int(m.group(3)) + 1) + semis
-        try:
-            x, sr = sf.read(str(f), dtype="float32", always_2d=True, frames=int(seconds * 192000))
-        except Exception as e:
-            why = str(e).splitlines()[0] if str(e) else type(e).__name__
-            raise InputError(f"{f}: not a readable audio file ({why})") from None
+        x, sr = _read_mono(f)
         if key in found:
             raise InputError(f"{f}: a second recording of key {key} in {folder}")
-        x = x.mean(axis=1)[:int(seconds * sr)]
-        if not len(x):
-            raise InputError(f"{f}: empty audio file")
+        x = x[:int(seconds * sr)]
         fade = min(len(x), int(0.5 * sr))
         x[len(x) - fade:] *= np.linspace(1.0, 0.0, fade, dtype=np.float32)
         found[key] = (x, int(sr))
@@ -327,7 +327,6 @@ GM_DRUMS = [
 
 def _kit_layers(folder: Path, el, text) -> list[PatSample]:
     """The velocity layers of one Hydrogen instrument element, as one-shot waves with disjoint velocity ranges."""
-    import soundfile as sf
 
     def num(node, name, default):
         try:
@@ -338,14 +337,9 @@ def _kit_layers(folder: Path, el, text) -> list[PatSample]:
     gain = num(el, "gain", "1") * num(el, "volume", "1")
     waves = []
     for layer in layers:
-        f = folder / text(layer, "filename")
-        try:
-            x, sr = sf.read(str(f), dtype="float32", always_2d=True)
-        except Exception as e:
-            why = str(e).splitlines()[0] if str(e) else type(e).__name__
-            raise InputError(f"{f}: not a readable audio file ({why})") from None
+        x, sr = _read_mono(folder / text(layer, "filename"))
         lo, hi = num(layer, "min", "0"), num(layer, "max", "1")
-        x = x.mean(axis=1) * gain * num(layer, "gain", "1")
+        x = x * gain * num(layer, "gain", "1")
         if len(x):
             waves.append(PatSample((np.clip(x, -1, 1) * 32767).astype(np.int16), int(sr), 0, 127, 60.0, None,
                                    False, False, b"", b"", 0, None, (int(round(lo * 127)), int(round(hi * 127)))))
@@ -406,7 +400,7 @@ def read_drum_kit(folder) -> dict[int, list[PatSample]]:
     return kit
 
 
-def convert(cfg, out, progress=None, note_samples=None, programs=(0, 1), drum_kit=None) -> dict:
+def convert(cfg, out, note_samples=None, programs=(0, 1), drum_kit=None) -> dict:
     """A timidity config's bank 0 and drumset 0 -> one .sf2 at `out` (see write_sf2); InputError naming the
     first missing or unreadable patch. `note_samples`: a folder for read_note_samples, played by `programs`
     in place of the patches; `drum_kit`: a Hydrogen kit folder (read_drum_kit) whose keys replace the drum set's."""
@@ -421,8 +415,6 @@ def convert(cfg, out, progress=None, note_samples=None, programs=(0, 1), drum_ki
             if file not in cache:                 # a patch named twice is stored once
                 cache[file] = read_patch(file)
             loaded[id(table)][key] = (cache[file], amp)
-        if progress:
-            progress(1)
     if waves is not None:
         for p in programs:
             loaded[id(tones)][p] = (waves, 1.0)
