@@ -44,6 +44,17 @@ class _Atomic:
         return False
 
 
+def read_bytes(path, what: str = "file") -> bytes:
+    """A file's bytes; InputError "PATH: no such WHAT" / "PATH: cannot read (...)" when it cannot be read."""
+    from .errors import InputError
+    try:
+        return Path(path).read_bytes()
+    except FileNotFoundError:
+        raise InputError(f"{path}: no such {what}") from None
+    except OSError as e:
+        raise InputError(f"{path}: cannot read ({e.strerror or e})") from None
+
+
 def write_json(path, obj, indent: int = 2) -> None:
     """Write `obj` as JSON (sorted keys, trailing newline) atomically."""
     with atomic_path(path) as tmp:

@@ -15,6 +15,7 @@ from pathlib import Path
 import numpy as np
 
 from ..errors import InputError
+from ..fileio import read_bytes
 from .sf2_samples import DRUM_BANK, GEN_INSTRUMENT, GEN_SAMPLE
 
 HEADER = 129          # file header; then one 63-byte instrument header and one 47-byte layer header
@@ -56,12 +57,7 @@ def _key(millihertz: int) -> float:
 def read_patch(path) -> list[PatSample]:
     """The waves of a GF1 .pat file (first instrument, first layer); InputError naming the file when unusable."""
     path = Path(path)
-    try:
-        b = path.read_bytes()
-    except FileNotFoundError:
-        raise InputError(f"{path}: no such patch file") from None
-    except OSError as e:
-        raise InputError(f"{path}: cannot read ({e.strerror or e})") from None
+    b = read_bytes(path, "patch file")
     if len(b) < HEADER + 63 + 47 or b[:8] != b"GF1PATCH":
         raise InputError(f"{path}: not a GUS patch file (no GF1PATCH header)")
     n = b[HEADER + 63 + 6]
@@ -407,19 +403,17 @@ def convert(cfg, out, note_samples=None, programs=(0, 1), drum_kit=None) -> dict
     tones, drums = read_cfg(cfg)
     waves = read_note_samples(note_samples) if note_samples is not None else None    # fail before the long part
     kit = read_drum_kit(drum_kit) if drum_kit is not None else None
-    todo = [(tones, k) for k in tones] + [(drums, k) for k in drums]
-    loaded, cache = {id(tones): {}, id(drums): {}}, {}
-    for table, key in todo:
-        file, amp = table[key]
-        if note_samples is None or table is drums or key not in programs:
-            if file not in cache:                 # a patch named twice is stored once
-                cache[file] = read_patch(file)
-            loaded[id(table)][key] = (cache[file], amp)
-    if waves is not None:
-        for p in programs:
-            loaded[id(tones)][p] = (waves, 1.0)
-    if kit is not None:                           # the kit's keys; the others stay the patch set's
-        loaded[id(drums)].update({k: (v, 1.0) for k, v in kit.items()})
+    cache: dict = {}
+
+    def patch(file):                              # a patch named twice is read and stored once
+        if file not in cache:
+            cache[file] = read_patch(file)
+        return cache[file]
+    replaced_tones = set(programs) if waves is not None else set()
+    tone_waves = {k: (patch(f), amp) for k, (f, amp) in tones.items() if k not in replaced_tones}
+    tone_waves.update({p: (waves, 1.0) for p in replaced_tones})
+    drum_waves = {k: (patch(f), amp) for k, (f, amp) in drums.items() if not kit or k not in kit}
+    drum_waves.update({k: (v, 1.0) for k, v in (kit or {}).items()})   # the kit's keys; the others stay the set's
     extra = "".join(f" + {Path(p).name}" for p in (note_samples, drum_kit) if p)
     name = f"{Path(cfg).stem}{extra} (converted by latentmix)"
-    return write_sf2(loaded[id(tones)], loaded[id(drums)], out, name=name)
+    return write_sf2(tone_waves, drum_waves, out, name=name)

@@ -12,6 +12,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from ..errors import InputError
+from ..fileio import read_bytes
 from .soundfont import CLASSES, stem_of_program
 
 GEN_INSTRUMENT, GEN_SAMPLE = 41, 53
@@ -43,12 +44,7 @@ def _records(raw: bytes, size: int, fmt: str, what: str, path: Path) -> list[tup
 
 def _read(path: Path) -> dict[str, bytes]:
     """The sdta/pdta sub-chunks of an sf2 file by name; InputError naming the file when it is not one."""
-    try:
-        b = path.read_bytes()
-    except FileNotFoundError:
-        raise InputError(f"{path}: no such SoundFont file") from None
-    except OSError as e:
-        raise InputError(f"{path}: cannot read ({e.strerror or e})") from None
+    b = read_bytes(path, "SoundFont file")
     if len(b) < 12 or b[:4] != b"RIFF" or b[8:12] != b"sfbk":
         raise InputError(f"{path}: not a SoundFont 2 file (no RIFF sfbk header)")
     out = {}
