@@ -500,3 +500,32 @@ def test_init_of_a_deeper_model_starts_as_the_file(tmp_path, time_model):
     deep.save(tmp_path / "deep.safetensors")
     with pytest.raises(ModelFileError, match="deep.safetensors: .*the file has 3 layers, this model 1"):
         _init_from(SpecSeparator(layers=1, **kw), tmp_path / "deep.safetensors")
+
+
+@pytest.mark.parametrize("time_model", ["conv", "gru"])
+def test_init_of_a_wider_model_computes_the_file_and_breaks_symmetry(tmp_path, time_model):
+    """--init of a model 2x / 3x wider than the file (Net2Wider): the outputs are the file's to float precision,
+    the repeated units' weights are not all equal (they must drift apart in training), training still runs, and
+    widths that do not divide are a one-line ModelFileError naming the file."""
+    from latentmix.errors import ModelFileError
+    from latentmix.separation.models.spec_sep import SpecSeparator
+    from latentmix.train.loop import _init_from
+    kw = dict(n_fft=512, hop=128, layers=2, time_model=time_model)
+    torch.manual_seed(0)
+    small = SpecSeparator(channels=8, hidden=6, **kw).eval()
+    small.save(tmp_path / "small.safetensors")
+    x = torch.randn(1, 1, 4096) * 0.1
+    for c, h in [(16, 12), (24, 6), (8, 18)]:
+        wide = SpecSeparator(channels=c, hidden=h, **kw).eval()
+        _init_from(wide, tmp_path / "small.safetensors")
+        with torch.inference_mode():
+            assert torch.allclose(wide(x).stems, small(x).stems, atol=1e-6)
+    w = wide.band[0].proj.weight                                    # (8, 2 x 18): forward h, backward h, 3 copies
+    assert not torch.allclose(w[:, :6], w[:, 6:12])
+    assert torch.allclose(w[:, :6] + w[:, 6:12] + w[:, 12:18], small.band[0].proj.weight[:, :6], atol=1e-6)
+    wide.train()
+    sum(wide(x, torch.randn(1, 4, 4096) * 0.05).losses.values()).backward()
+    g = wide.band[0].rnn.weight_hh_l0.grad                          # r-gate rows of the first two copies
+    assert g.abs().sum() > 0 and not torch.allclose(g[:6], g[6:12])
+    with pytest.raises(ModelFileError, match="small.safetensors: .*do not divide this model's \\(12, 6\\)"):
+        _init_from(SpecSeparator(channels=12, hidden=6, **kw), tmp_path / "small.safetensors")

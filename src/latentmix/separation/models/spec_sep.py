@@ -200,6 +200,65 @@ class SpecSeparator(nn.Module, SeparatorBase):
                 out[name] = torch.zeros_like(t) if last else t.clone()
         return out
 
+    def tensors_widened(self, tensors: dict, seed: int = 0) -> dict:
+        """A model file's tensors for this model when it is a whole multiple wider (channels and/or hidden) than
+        the file (`--init` of a wider model, issue #19 item 4), as Net2WiderNet (Chen et al. 2016): every unit is
+        repeated f times, and each weight that reads the repeated units is split among the copies in random shares
+        that sum to the original, so the wider model computes the file's function exactly (LayerNorm and GroupNorm
+        see f copies of the same values: the same statistics) while the copies get different gradients and drift
+        apart. Unchanged tensors come back as they were; ModelFileError when the widths do not divide."""
+        C, H = int(self.inp_norm.weight.shape[0]), int(self.band[0].rnn.hidden_size)
+        c0, h0 = int(tensors["inp_norm.weight"].shape[0]), int(tensors["band.0.rnn.weight_hh_l0"].shape[1])
+        if (c0, h0) == (C, H):
+            return tensors
+        if C % c0 or H % h0:
+            raise ModelFileError(f"its widths (channels {c0}, hidden {h0}) do not divide this model's ({C}, {H})")
+        fc, fh = C // c0, H // h0
+        g = torch.Generator().manual_seed(seed)
+
+        def grow(t, out=None, inp=None):
+            """out / inp: (dim, factor, blocks): repeat each of `blocks` blocks along dim `factor` times, or split it
+            into `factor` random shares (inputs)."""
+            for spec, split in ((out, False), (inp, True)):
+                if spec is None or spec[1] == 1:
+                    continue
+                dim, f, blocks = spec
+                parts = []
+                for blk in t.chunk(blocks, dim):
+                    if split:
+                        w = torch.rand((f, *blk.shape), generator=g, dtype=torch.float64) + 0.5
+                        w = (w / w.sum(0, keepdim=True)).to(blk.dtype)
+                        parts += [blk * w[i] for i in range(f)]
+                    else:
+                        parts += [blk] * f
+                t = torch.cat(parts, dim)
+            return t.contiguous()
+
+        rules = []      # (name test, out spec, in spec); dims negative to fit weights and biases alike
+        C_OUT, C_IN = (-1, fc, 1), (-2, fc, 1)
+        rules += [(lambda n: n.startswith("inp."), C_OUT, None),
+                  (lambda n: n.split(".")[0] in ("inp_norm", "head_norm") or ".norm." in n, (0, fc, 1), None),
+                  (lambda n: n.startswith("head1."), C_OUT, C_IN),
+                  (lambda n: n.startswith("head2."), None, C_IN)]
+        out = {}
+        for name, t in tensors.items():
+            p = name.split(".")
+            if p[0] in ("time", "band") and p[2] == "blocks":                  # TimeConv: norm dw pw gelu pw
+                j = p[4]
+                spec = {"0": ((0, fc, 1), None), "1": ((0, fc, 1), None), "2": ((0, fc, 1), (1, fc, 1)),
+                        "4": ((0, fc, 1), (1, fc, 1))}[j]
+                spec = spec if p[-1] == "weight" else (spec[0], None)
+            elif p[0] in ("time", "band") and p[2] == "rnn":                   # gates r z n; inputs x or h
+                inp = None if "bias" in p[-1] else (1, fc if "_ih_" in p[-1] else fh, 1)
+                spec = ((0, fh, 3), inp)
+            elif p[0] in ("time", "band") and p[2] == "proj":                  # reads [forward h, backward h]
+                spec = ((0, fc, 1), (1, fh, 2) if p[-1] == "weight" else None)
+            else:
+                hit = [r[1:] for r in rules if r[0](name)] or [(None, None)]
+                spec = (hit[0][0], None if p[-1] == "bias" else hit[0][1])
+            out[name] = grow(t, *spec)
+        return out
+
     def _bands(self, feat: torch.Tensor) -> torch.Tensor:
         """(B, F, N) -> (B, K, N, W) with padded bins zeroed."""
         g = feat[:, self.band_index.reshape(-1)]                        # (B, K*W, N)
