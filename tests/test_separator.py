@@ -464,13 +464,13 @@ def test_five_stem_model_fine_tunes_from_a_four_stem_file(five_stem_data, tmp_pa
 
 
 def test_cli_init_default_adds_other_to_the_shipped_separator(five_stem_data, tmp_path):
-    """`latentmix train separator --config spec --init default --set model.stems=[...,other]`: the README's
+    """`latentmix train separator --config spec_wide --init default --set model.stems=[...,other]`: the README's
     way to a 5-stem model starts from the shipped file (its shared tensors unchanged at lr 0)."""
     from latentmix.checkpoint import load_tensors
     from latentmix.cli import main
     from latentmix.pretrained.registry import resolve_model
     out = tmp_path / "run"
-    assert main(["train", "separator", "--config", "spec", "--init", "default", "--data", str(five_stem_data),
+    assert main(["train", "separator", "--config", "spec_wide", "--init", "default", "--data", str(five_stem_data),
                  "--out", str(out), "--steps", "1", "--quiet", "--set", "model.stems=[bass,drums,guitar,piano,other]",
                  "--set", "train.lr=0", "--set", "train.batch_size=1", "--set", "train.segment_seconds=1.0",
                  "--set", "train.val_every=0", "--set", "train.tensorboard=false"]) == 0
@@ -529,3 +529,6 @@ def test_init_of_a_wider_model_computes_the_file_and_breaks_symmetry(tmp_path, t
     assert g.abs().sum() > 0 and not torch.allclose(g[:6], g[6:12])
     with pytest.raises(ModelFileError, match="small.safetensors: .*do not divide this model's \\(12, 6\\)"):
         _init_from(SpecSeparator(channels=12, hidden=6, **kw), tmp_path / "small.safetensors")
+    wide.save(tmp_path / "wide.safetensors")
+    with pytest.raises(ModelFileError, match="wide.safetensors: .*--set model.channels=8 --set model.hidden=18"):
+        _init_from(SpecSeparator(channels=8, hidden=6, **kw), tmp_path / "wide.safetensors")

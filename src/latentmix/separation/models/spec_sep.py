@@ -212,7 +212,10 @@ class SpecSeparator(nn.Module, SeparatorBase):
         if (c0, h0) == (C, H):
             return tensors
         if C % c0 or H % h0:
-            raise ModelFileError(f"its widths (channels {c0}, hidden {h0}) do not divide this model's ({C}, {H})")
+            hint = (f"; give the model its width: --set model.channels={c0} --set model.hidden={h0}"
+                    if c0 >= C and h0 >= H else "")
+            raise ModelFileError(f"its widths (channels {c0}, hidden {h0}) do not divide this model's ({C}, {H})"
+                                 f"{hint}")
         fc, fh = C // c0, H // h0
         g = torch.Generator().manual_seed(seed)
 
