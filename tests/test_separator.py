@@ -510,9 +510,13 @@ def test_init_of_a_wider_model_computes_the_file_and_breaks_symmetry(tmp_path, t
     from latentmix.errors import ModelFileError
     from latentmix.separation.models.spec_sep import SpecSeparator
     from latentmix.train.loop import _init_from
-    kw = dict(n_fft=512, hop=128, layers=2, time_model=time_model)
+    kw = dict(n_fft=512, hop=128, layers=2, time_model=time_model, low_fft=1024, low_hz=1000.0, low_band_bins=8,
+              stems=FIVE)
     torch.manual_seed(0)
     small = SpecSeparator(channels=8, hidden=6, **kw).eval()
+    with torch.no_grad():                 # norms at 1 and biases at 0 would hide a wrong rule for them
+        for p in small.parameters():
+            p.add_(0.1 * torch.randn_like(p))
     small.save(tmp_path / "small.safetensors")
     x = torch.randn(1, 1, 4096) * 0.1
     for c, h in [(16, 12), (24, 6), (8, 18)]:
@@ -524,7 +528,7 @@ def test_init_of_a_wider_model_computes_the_file_and_breaks_symmetry(tmp_path, t
     assert not torch.allclose(w[:, :6], w[:, 6:12])
     assert torch.allclose(w[:, :6] + w[:, 6:12] + w[:, 12:18], small.band[0].proj.weight[:, :6], atol=1e-6)
     wide.train()
-    sum(wide(x, torch.randn(1, 4, 4096) * 0.05).losses.values()).backward()
+    sum(wide(x, torch.randn(1, 5, 4096) * 0.05).losses.values()).backward()
     g = wide.band[0].rnn.weight_hh_l0.grad                          # r-gate rows of the first two copies
     assert g.abs().sum() > 0 and not torch.allclose(g[:6], g[6:12])
     with pytest.raises(ModelFileError, match="small.safetensors: .*do not divide this model's \\(12, 6\\)"):

@@ -206,16 +206,16 @@ class SpecSeparator(nn.Module, SeparatorBase):
         repeated f times, and each weight that reads the repeated units is split among the copies in random shares
         that sum to the original, so the wider model computes the file's function exactly (LayerNorm and GroupNorm
         see f copies of the same values: the same statistics) while the copies get different gradients and drift
-        apart. Unchanged tensors come back as they were; ModelFileError when the widths do not divide."""
+        apart. The shares come from a fixed seed, so runs widened from one file share their start (their weights
+        can be averaged). Unchanged tensors come back as they were; ModelFileError when the widths do not divide."""
         C, H = int(self.inp_norm.weight.shape[0]), int(self.band[0].rnn.hidden_size)
         c0, h0 = int(tensors["inp_norm.weight"].shape[0]), int(tensors["band.0.rnn.weight_hh_l0"].shape[1])
         if (c0, h0) == (C, H):
             return tensors
-        if C % c0 or H % h0:
-            hint = (f"; give the model its width: --set model.channels={c0} --set model.hidden={h0}"
-                    if c0 >= C and h0 >= H else "")
-            raise ModelFileError(f"its widths (channels {c0}, hidden {h0}) do not divide this model's ({C}, {H})"
-                                 f"{hint}")
+        if min(c0, h0) < 1 or C % c0 or H % h0:
+            raise ModelFileError(f"its widths (channels {c0}, hidden {h0}) do not divide this model's ({C}, {H}); "
+                                 f"give the model the file's widths or whole multiples of them: "
+                                 f"--set model.channels={c0} --set model.hidden={h0}")
         fc, fh = C // c0, H // h0
         g = torch.Generator().manual_seed(seed)
 
@@ -230,16 +230,15 @@ class SpecSeparator(nn.Module, SeparatorBase):
                 for blk in t.chunk(blocks, dim):
                     if split:
                         w = torch.rand((f, *blk.shape), generator=g, dtype=torch.float64) + 0.5
-                        w = (w / w.sum(0, keepdim=True)).to(blk.dtype)
-                        parts += [blk * w[i] for i in range(f)]
+                        w = w / w.sum(0, keepdim=True)            # in float64: a half file stays exact
+                        parts += [(blk.double() * w[i]).to(blk.dtype) for i in range(f)]
                     else:
                         parts += [blk] * f
                 t = torch.cat(parts, dim)
             return t.contiguous()
 
-        rules = []      # (name test, out spec, in spec); dims negative to fit weights and biases alike
-        C_OUT, C_IN = (-1, fc, 1), (-2, fc, 1)
-        rules += [(lambda n: n.startswith("inp."), C_OUT, None),
+        C_OUT, C_IN = (-1, fc, 1), (-2, fc, 1)      # (dim, factor, blocks); negative dims fit weights and biases
+        rules = [(lambda n: n.startswith("inp."), C_OUT, None),   # (name test, out spec, in spec)
                   (lambda n: n.split(".")[0] in ("inp_norm", "head_norm") or ".norm." in n, (0, fc, 1), None),
                   (lambda n: n.startswith("head1."), C_OUT, C_IN),
                   (lambda n: n.startswith("head2."), None, C_IN)]
