@@ -161,35 +161,31 @@ class TrainState:
 
 def _init_from(model, path) -> None:
     """Start from the weights of a model file of the same architecture (strict: names and shapes). A separator file
-    with other stems goes through the model's tensors_from_stems where it has one (a 4-stem file into 5 stems), and
+    with other stems goes through the model's tensors_from_stems where it has one (a 4-stem file into 5 stems),
     a narrower one through its tensors_widened (units repeated, the same function), and one with fewer layers
     through its tensors_with_new_layers (added layers start as the identity)."""
     from ..checkpoint import load_tensors
     header, tensors = load_tensors(path)
-    old_stems = (header.get("config") or {}).get("stems") or list(STEMS)      # a file without the key has four
-    if hasattr(model, "tensors_from_stems") and list(old_stems) != list(model.stems):
+
+    def convert(fn, *args):
         try:
-            tensors = model.tensors_from_stems(tensors, old_stems)
-        except ModelFileError as e:
-            raise ModelFileError(f"{path}: cannot initialise this model from it ({e})") from None
-        except (KeyError, RuntimeError) as e:
-            raise ModelFileError(f"{path}: cannot initialise this model from it (mismatched tensors: {e})") from None
-    if hasattr(model, "tensors_widened"):                   # a wider model from a narrower file
-        try:
-            wide = model.tensors_widened(tensors)
+            return fn(tensors, *args)
         except ModelFileError as e:
             raise ModelFileError(f"{path}: cannot initialise this model from it ({e})") from None
         except (KeyError, IndexError, RuntimeError) as e:
             raise ModelFileError(f"{path}: cannot initialise this model from it (mismatched tensors: {e})") from None
+
+    old_stems = (header.get("config") or {}).get("stems") or list(STEMS)      # a file without the key has four
+    if hasattr(model, "tensors_from_stems") and list(old_stems) != list(model.stems):
+        tensors = convert(model.tensors_from_stems, old_stems)
+    if hasattr(model, "tensors_widened"):                   # a wider model from a narrower file
+        wide = convert(model.tensors_widened)
         if wide is not tensors:
             print(f"note: {path} is narrower than this model; its units are repeated (Net2Wider), the same function",
                   file=sys.stderr)
         tensors = wide
     if hasattr(model, "tensors_with_new_layers"):           # a deeper model from a shallower file
-        try:
-            grown = model.tensors_with_new_layers(tensors)
-        except ModelFileError as e:
-            raise ModelFileError(f"{path}: cannot initialise this model from it ({e})") from None
+        grown = convert(model.tensors_with_new_layers)
         if len(grown) != len(tensors):
             print(f"note: {path} has fewer layers than this model; the added layers start as the identity",
                   file=sys.stderr)

@@ -237,29 +237,22 @@ class SpecSeparator(nn.Module, SeparatorBase):
                 t = torch.cat(parts, dim)
             return t.contiguous()
 
-        C_OUT, C_IN = (-1, fc, 1), (-2, fc, 1)      # (dim, factor, blocks); negative dims fit weights and biases
-        rules = [(lambda n: n.startswith("inp."), C_OUT, None),   # (name test, out spec, in spec)
-                  (lambda n: n.split(".")[0] in ("inp_norm", "head_norm") or ".norm." in n, (0, fc, 1), None),
-                  (lambda n: n.startswith("head1."), C_OUT, C_IN),
-                  (lambda n: n.startswith("head2."), None, C_IN)]
-        out = {}
-        for name, t in tensors.items():
+        def spec(name):
+            """(out, in) growth of tensor `name`: which dims repeat (outputs) and which split (inputs)."""
             p = name.split(".")
+            bias = "bias" in p[-1]                                              # bias, bias_ih_l0, ...
             if p[0] in ("time", "band") and p[2] == "blocks":                  # TimeConv: norm dw pw gelu pw
-                j = p[4]
-                spec = {"0": ((0, fc, 1), None), "1": ((0, fc, 1), None), "2": ((0, fc, 1), (1, fc, 1)),
-                        "4": ((0, fc, 1), (1, fc, 1))}[j]
-                spec = spec if p[-1] == "weight" else (spec[0], None)
-            elif p[0] in ("time", "band") and p[2] == "rnn":                   # gates r z n; inputs x or h
-                inp = None if "bias" in p[-1] else (1, fc if "_ih_" in p[-1] else fh, 1)
-                spec = ((0, fh, 3), inp)
-            elif p[0] in ("time", "band") and p[2] == "proj":                  # reads [forward h, backward h]
-                spec = ((0, fc, 1), (1, fh, 2) if p[-1] == "weight" else None)
-            else:
-                hit = [r[1:] for r in rules if r[0](name)] or [(None, None)]
-                spec = (hit[0][0], None if p[-1] == "bias" else hit[0][1])
-            out[name] = grow(t, *spec)
-        return out
+                return (0, fc, 1), (1, fc, 1) if p[4] in ("2", "4") and not bias else None
+            if p[0] in ("time", "band") and p[2] == "rnn":                     # gates r z n; inputs x or h
+                return (0, fh, 3), None if bias else (1, fc if "_ih_" in p[-1] else fh, 1)
+            if p[0] in ("time", "band") and p[2] == "proj":                    # reads [forward h, backward h]
+                return (0, fc, 1), None if bias else (1, fh, 2)
+            if p[0] in ("inp_norm", "head_norm") or p[2:3] == ["norm"]:       # LayerNorms over channels
+                return (0, fc, 1), None
+            c_in = None if bias else (-2, fc, 1)                                # BandLinear: (K, in, out)
+            return {"inp": ((-1, fc, 1), None), "head1": ((-1, fc, 1), c_in), "head2": (None, c_in)}[p[0]]
+
+        return {name: grow(t, *spec(name)) for name, t in tensors.items()}
 
     def _bands(self, feat: torch.Tensor) -> torch.Tensor:
         """(B, F, N) -> (B, K, N, W) with padded bins zeroed."""
