@@ -98,3 +98,26 @@ def test_average_models_is_the_weighted_mean_and_refuses_other_models(tmp_path):
     with pytest.raises(ConfigError, match="at least two"):
         average_models([tmp_path / "m0.safetensors"], tmp_path / "bad.safetensors")
     assert not (tmp_path / "bad.safetensors").exists()
+
+
+def test_config_base_key_merges_a_preset_over_another(tmp_path):
+    """`base: NAME` starts from NAME.yaml beside the file: spec_wide is spec at 96 wide, and --set checks keys
+    against the merged config; a missing base, a base that is not a name, and a cycle are one-line ConfigErrors
+    naming the file."""
+    spec, wide = load_config("spec", "separator"), load_config("spec_wide", "separator")
+    assert wide["model"] == {**spec["model"], "channels": 96, "hidden": 96} and wide["train"] == spec["train"]
+    assert "base" not in wide and load_config("spec_low", "separator")["model"]["low_fft"] == 4096
+    assert load_config("spec_low", "separator", ["train.drive_p=0.2"])["train"]["drive_p"] == 0.2
+    (tmp_path / "a.yaml").write_text("x: {k: 1, j: [1, 2]}\ny: 3e-4\n")
+    (tmp_path / "b.yaml").write_text("base: a\nx: {j: [5]}\n")
+    assert load_config(str(tmp_path / "b.yaml"), "separator") == {"x": {"k": 1, "j": [5]}, "y": 3e-4}
+    (tmp_path / "c.yaml").write_text("base: nowhere\n")
+    with pytest.raises(ConfigError, match="nowhere.yaml: no such config file"):
+        load_config(str(tmp_path / "c.yaml"), "separator")
+    (tmp_path / "d.yaml").write_text("base: [a]\n")
+    with pytest.raises(ConfigError, match="d.yaml: `base:` must name a config beside it"):
+        load_config(str(tmp_path / "d.yaml"), "separator")
+    (tmp_path / "e.yaml").write_text("base: f\n")
+    (tmp_path / "f.yaml").write_text("base: e\n")
+    with pytest.raises(ConfigError, match="e.yaml: its `base:` chain comes back to itself"):
+        load_config(str(tmp_path / "e.yaml"), "separator")

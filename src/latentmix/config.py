@@ -33,9 +33,13 @@ def resolve_config_path(name_or_path: str, group: str) -> Path:
                       f"or give a .yaml path)")
 
 
-def load_yaml(path) -> dict:
-    """A YAML config file as a dict (ConfigError naming the file for anything that is not a YAML mapping)."""
+def load_yaml(path, _chain: tuple = ()) -> dict:
+    """A YAML config file as a dict (ConfigError naming the file for anything that is not a YAML mapping). A top-level
+    `base: NAME` key starts from NAME.yaml beside the file (a preset that differs from another in a few values, e.g.
+    spec_wide from spec): this file's values replace the base's, section by section."""
     path = Path(path)
+    if path.resolve() in _chain:
+        raise ConfigError(f"{path}: its `base:` chain comes back to itself")
     if not path.is_file():
         raise ConfigError(f"{path}: no such config file")
     try:
@@ -49,7 +53,21 @@ def load_yaml(path) -> dict:
     bad = [k for k in data if not isinstance(k, str)]
     if bad:
         raise ConfigError(f"{path}: section names must be text, got {bad[0]!r}")
+    if "base" in data:
+        base = data.pop("base")
+        if not isinstance(base, str) or not base or "/" in base:
+            raise ConfigError(f"{path}: `base:` must name a config beside it, got {base!r}")
+        data = _merged(load_yaml(path.parent / f"{base.removesuffix('.yaml')}.yaml", _chain + (path.resolve(),)),
+                       data)
     return _fix_floats(data, {})
+
+
+def _merged(base: dict, over: dict) -> dict:
+    """`base` with `over`'s values in place of its own, mappings merged key by key (lists and scalars replaced)."""
+    out = dict(base)
+    for k, v in over.items():
+        out[k] = _merged(out[k], v) if isinstance(v, dict) and isinstance(out.get(k), dict) else v
+    return out
 
 
 def _fix_floats(node, seen: dict):
