@@ -132,6 +132,10 @@ OPTIONS = {
         ("--note-samples", False, None, "str", "folder of one-shot note recordings (optional)"),
         ("--note-programs", False, "0,1", "str",
          "GM programs (0-based) the note samples play (default 0,1: acoustic and bright piano)"),
+        ("--program-sample", False, [], "str",
+         "play one one-shot recording on these GM programs (0-based, e.g. 24-25,27), transposed from its pitch "
+         "(estimated, or KEY: 60 = C4); repeat for more, e.g. "
+         "24-25=/usr/share/lmms/samples/instruments/steel_guitar01.ogg@48 (lmms-common)"),
         ("--drum-kit", False, None, "str",
          "a Hydrogen drum kit folder (drumkit.xml and its samples, e.g. Debian's hydrogen-drumkits) whose "
          "instruments, mapped to GM drum keys by name, replace the config's drums on those keys")]),

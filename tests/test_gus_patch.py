@@ -9,7 +9,8 @@ import pytest
 import soundfile as sf
 
 from latentmix.cli import main
-from latentmix.data.gus_patch import convert, read_cfg, read_drum_kit, read_note_samples, read_patch
+from latentmix.data.gus_patch import (convert, estimate_key, read_cfg, read_drum_kit, read_note_samples,
+                                      read_patch, read_program_sample)
 from latentmix.data.sf2_samples import preset_samples
 from latentmix.data.soundfont import render_midi
 from latentmix.errors import InputError
@@ -141,6 +142,56 @@ def test_note_samples_replace_programs(patch_set, tmp_path):
     convert(patch_set, out, note_samples=folder, programs=(0,))
     y = render_midi(one_note(0, 70), out, tail=0.1)["piano"]      # one semitone above the A4 recording
     assert abs(pitch(y[2000:8000]) - 466.16) < 3.0
+
+
+def harmonic(hz, seconds=1.5, rate=44100):
+    """A decaying tone with seven harmonics (1/h): a plucked string's shape, its fundamental not the loudest bin."""
+    t = np.arange(int(seconds * rate)) / rate
+    return (sum(np.sin(2 * np.pi * hz * h * t) / h for h in range(1, 8)) * np.exp(-2 * t) * 0.3).astype(np.float32)
+
+
+@pytest.mark.parametrize("hz", [41.2, 110.0, 440.0, 1000.0])
+def test_estimate_key_finds_the_pitch_of_a_one_shot(hz):
+    for rate in (22050, 44100):
+        assert estimate_key(harmonic(hz, rate=rate), rate) == pytest.approx(69 + 12 * np.log2(hz / 440), abs=0.05)
+    noise = np.random.default_rng(0).standard_normal(44100).astype(np.float32)
+    with pytest.raises(InputError, match="no steady pitch"):
+        estimate_key(noise, 44100)
+
+
+def test_program_sample_plays_one_recording_on_the_programs_named(patch_set, tmp_path, capsys):
+    rec = tmp_path / "guitar.ogg"
+    sf.write(rec, harmonic(196.0), 44100)                       # G3 = key 55
+    w, = read_program_sample(rec)
+    assert w.root_key == pytest.approx(55.0, abs=0.05) and (w.low_key, w.high_key) == (0.0, 127.0)
+    assert read_program_sample(rec, key=43.0)[0].root_key == 43.0      # a given key wins over the estimate
+    quiet = tmp_path / "quiet.wav"
+    sf.write(quiet, harmonic(196.0) * 0.05, 44100)
+    level = [float(np.sqrt(np.mean((v.pcm[:44100] / 32767.0) ** 2))) for v in (w, read_program_sample(quiet)[0])]
+    assert level == pytest.approx([10 ** (-18 / 20)] * 2, rel=0.01)    # the same level whatever the recording's
+    out = tmp_path / "with_guitar.sf2"
+    assert main(["data", "make-sf2", "--cfg", str(patch_set), "--program-sample", f"25-26,33={rec}",
+                 "--out", str(out)]) == 0
+    assert "4 presets" in capsys.readouterr().out
+    presets = preset_samples(out)
+    assert presets[(0, 25)] == presets[(0, 26)] == presets[(0, 33)] != presets[(0, 0)]
+    y = render_midi(one_note(25, 67), out, tail=0.1)["guitar"]         # an octave above the recording
+    assert abs(pitch(y[2000:12000]) - 392.0) < 3.0
+    bass = render_midi(one_note(33, 43), out, tail=0.1)["bass"]       # program 33 now plays it too, an octave down
+    assert abs(pitch(bass[2000:12000]) - 98.0) < 2.0
+    bad_out = tmp_path / "bad.sf2"
+    for value, why in (("25", "PROGRAMS=FILE"), (f"200={rec}", "PROGRAMS=FILE"), (f"25-x={rec}", "PROGRAMS=FILE"),
+                       (f"25={rec}@300", "PROGRAMS=FILE"), (f"25={tmp_path / 'none.ogg'}", "none.ogg")):
+        assert main(["data", "make-sf2", "--cfg", str(patch_set), "--program-sample", value,
+                     "--out", str(bad_out)]) != 0
+        err = capsys.readouterr().err
+        assert why in err and len(err.strip().splitlines()) == 1, (value, err)
+    silent = tmp_path / "silent.wav"
+    sf.write(silent, np.zeros(44100, np.float32), 44100)
+    assert main(["data", "make-sf2", "--cfg", str(patch_set), "--program-sample", f"25={silent}",
+                 "--out", str(bad_out)]) != 0
+    assert "silent.wav: silent or empty" in capsys.readouterr().err
+    assert not bad_out.exists()
 
 
 @pytest.mark.parametrize("damage, why", [

@@ -98,12 +98,18 @@ def _register_make_sf2(sub) -> None:
                     "synth:soundfont=PATH roots and `sf2-overlap` read. Envelopes follow timidity's reading of "
                     "the patches; vibrato and tremolo are dropped. --note-samples replaces --note-programs with "
                     "one-shot recordings named by note (C4.wav, D#1v10.ogg; C4 = key 60), e.g. the Salamander "
-                    "grand piano; --drum-kit plays a Hydrogen kit's velocity layers on the drum keys it has.",
+                    "grand piano; --program-sample plays one recording (e.g. an lmms-common instrument) on "
+                    "the programs named, transposed from its pitch; --drum-kit plays a Hydrogen kit's velocity "
+                    "layers on the drum keys it has.",
         epilog="example: latentmix data make-sf2 --cfg /etc/timidity/freepats.cfg --note-samples salamander/ "
                "--out freepats_salamander.sf2")
     m.add_argument("--note-samples", default=None, help="folder of one-shot note recordings (optional)")
     m.add_argument("--note-programs", default="0,1",
                    help="GM programs (0-based) the note samples play (default 0,1: acoustic and bright piano)")
+    m.add_argument("--program-sample", action="append", default=[], metavar="PROGRAMS=FILE[@KEY]",
+                   help="play one one-shot recording on these GM programs (0-based, e.g. 24-25,27), transposed "
+                        "from its pitch (estimated, or KEY: 60 = C4); repeat for more, e.g. "
+                        "24-25=/usr/share/lmms/samples/instruments/steel_guitar01.ogg@48 (lmms-common)")
     m.add_argument("--drum-kit", default=None,
                    help="a Hydrogen drum kit folder (drumkit.xml and its samples, e.g. Debian's hydrogen-drumkits) "
                         "whose instruments, mapped to GM drum keys by name, replace the config's drums on those keys")
@@ -207,6 +213,27 @@ def _counts(args) -> int:
     return 0
 
 
+def _program_sample(value: str) -> tuple[tuple[int, ...], str, float | None]:
+    """'24-25,27=FILE@48' -> ((24, 25, 27), 'FILE', 48.0); ConfigError naming the value when malformed."""
+    from ..errors import ConfigError
+    bad = ConfigError(f"--program-sample: expected PROGRAMS=FILE[@KEY] with programs 0..127 "
+                      f"(e.g. 24-25=guitar.ogg@48), got '{value}'")
+    progs, sep, rest = value.partition("=")
+    if not sep or not rest:
+        raise bad
+    path, at, key = rest.rpartition("@") if "@" in rest else (rest, "", "")
+    try:
+        ranges = [tuple(int(v) for v in part.split("-")) for part in progs.split(",")]
+        programs = tuple(p for r in ranges for p in range(r[0], r[-1] + 1) if len(r) <= 2)
+        key_value = float(key) if at else None
+    except ValueError:
+        raise bad from None
+    if not programs or not all(0 <= p <= 127 for p in programs) or any(len(r) > 2 for r in ranges) or \
+            (key_value is not None and not 0 <= key_value <= 127):
+        raise bad
+    return programs, path, key_value
+
+
 def _make_sf2(args) -> int:
     from ..data.gus_patch import convert
     from ..errors import ConfigError
@@ -217,7 +244,8 @@ def _make_sf2(args) -> int:
                           f"got '{args.note_programs}'") from None
     if not all(0 <= p <= 127 for p in programs):
         raise ConfigError(f"--note-programs: programs are 0..127, got '{args.note_programs}'")
-    info = convert(args.cfg, args.out, note_samples=args.note_samples, programs=programs, drum_kit=args.drum_kit)
+    info = convert(args.cfg, args.out, note_samples=args.note_samples, programs=programs, drum_kit=args.drum_kit,
+                   program_samples=[_program_sample(v) for v in args.program_sample])
     print(f"wrote {args.out}: {info['presets']} presets, {info['drum_notes']} drum notes, {info['samples']} samples, "
           f"{info['bytes'] / 1e6:.1f} MB", file=sys.stdout)
     return 0

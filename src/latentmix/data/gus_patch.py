@@ -307,6 +307,57 @@ def read_note_samples(folder, seconds: float = 8.0, release: float = 0.4) -> lis
                       None, False, False, b"", b"", 1024, release) for key, (x, sr) in sorted(found.items())]
 
 
+def estimate_key(x: np.ndarray, sr: int) -> float:
+    """The pitch of a one-shot recording as a fractional MIDI key (69 = A4 = 440 Hz): the median over its
+    loud frames in its first 3 s of a YIN-style period estimate (cumulative-mean-normalised difference, first
+    dip below 0.15, 40 Hz - 2 kHz); InputError when fewer than three frames are voiced."""
+    w = 1 << int(math.ceil(math.log2(sr / 40)))                # the comparison window: one period of 40 Hz
+    lo, hi = max(2, int(sr / 2000)), w
+    x = np.asarray(x[:int(3 * sr)], np.float64)
+    frames = [x[i:i + 2 * w] for i in range(0, len(x) - 2 * w + 1, w // 2)]
+    peak = max((float(np.abs(f).max()) for f in frames), default=0.0)
+    keys = []
+    for f in frames:
+        if np.abs(f).max() < 0.1 * peak:
+            continue
+        d = np.array([np.sum((f[:w] - f[tau:tau + w]) ** 2) for tau in range(hi)])
+        cmnd = d[1:] * np.arange(1, hi) / np.maximum(np.cumsum(d[1:]), 1e-12)
+        below = np.nonzero(cmnd[lo - 1:] < 0.15)[0]
+        if not len(below):
+            continue
+        t = below[0] + lo - 1                                   # index into cmnd: period t + 1
+        while t + 1 < len(cmnd) and cmnd[t + 1] < cmnd[t]:      # down to the dip's floor
+            t += 1
+        a, b, c = cmnd[max(t - 1, 0)], cmnd[t], cmnd[min(t + 1, len(cmnd) - 1)]
+        shift = 0.5 * (a - c) / (a - 2 * b + c) if (a - 2 * b + c) > 0 else 0.0
+        keys.append(69.0 + 12.0 * math.log2(sr / (t + 1 + shift) / 440.0))
+    if len(keys) < 3:
+        raise InputError("no steady pitch found (give the key: PROGRAMS=FILE@KEY)")
+    return float(np.median(keys))
+
+
+def read_program_sample(path, key: float | None = None, seconds: float = 8.0,
+                        release: float = 0.4) -> list[PatSample]:
+    """One one-shot recording played over every key, transposed from its pitch (`key`, or estimate_key's):
+    an instrument such as lmms's steel_guitar01.ogg. Cut to `seconds` with a 0.5 s fade; its first second's RMS
+    set to -18 dBFS (peak at most 0.99), so a distorted recording is not 12 dB louder than a clean one."""
+    x, sr = _read_mono(path)
+    x = x[:int(seconds * sr)].copy()
+    if not len(x) or float(np.abs(x).max()) <= 0:
+        raise InputError(f"{path}: silent or empty recording")
+    if key is None:
+        try:
+            key = estimate_key(x, int(sr))
+        except InputError as e:
+            raise InputError(f"{path}: {e}") from None
+    fade = min(len(x), int(0.5 * sr))
+    x[len(x) - fade:] *= np.linspace(1.0, 0.0, fade, dtype=np.float32)
+    rms = float(np.sqrt(np.mean(np.square(x[:int(sr)], dtype=np.float64))))
+    x = x * min(10 ** (-18 / 20) / max(rms, 1e-9), 0.99 / float(np.abs(x).max()))
+    return [PatSample((np.clip(x, -1, 1) * 32767).astype(np.int16), int(sr), 0.0, 127.0, float(key),
+                      None, False, False, b"", b"", 1024, release)]
+
+
 # General MIDI drum keys for a Hydrogen instrument name: (pattern, keys); the first instrument to match takes them
 GM_DRUMS = [
     (r"kick|bass ?drum|\bbd\b", (36, 35)),
@@ -396,12 +447,17 @@ def read_drum_kit(folder) -> dict[int, list[PatSample]]:
     return kit
 
 
-def convert(cfg, out, note_samples=None, programs=(0, 1), drum_kit=None) -> dict:
+def convert(cfg, out, note_samples=None, programs=(0, 1), drum_kit=None, program_samples=()) -> dict:
     """A timidity config's bank 0 and drumset 0 -> one .sf2 at `out` (see write_sf2); InputError naming the
     first missing or unreadable patch. `note_samples`: a folder for read_note_samples, played by `programs`
-    in place of the patches; `drum_kit`: a Hydrogen kit folder (read_drum_kit) whose keys replace the drum set's."""
+    in place of the patches; `drum_kit`: a Hydrogen kit folder (read_drum_kit) whose keys replace the drum set's;
+    `program_samples`: (programs, file, key or None) triples, each file played by read_program_sample."""
     tones, drums = read_cfg(cfg)
     waves = read_note_samples(note_samples) if note_samples is not None else None    # fail before the long part
+    singles = {}                                  # one recording read once and stored once, whatever it plays
+    for progs, f, key in program_samples:
+        w = read_program_sample(f, key)
+        singles.update({p: w for p in progs})
     kit = read_drum_kit(drum_kit) if drum_kit is not None else None
     cache: dict = {}
 
@@ -410,10 +466,11 @@ def convert(cfg, out, note_samples=None, programs=(0, 1), drum_kit=None) -> dict
             cache[file] = read_patch(file)
         return cache[file]
     replaced_tones = set(programs) if waves is not None else set()
-    tone_waves = {k: (patch(f), amp) for k, (f, amp) in tones.items() if k not in replaced_tones}
+    tone_waves = {k: (patch(f), amp) for k, (f, amp) in tones.items() if k not in replaced_tones | set(singles)}
     tone_waves.update({p: (waves, 1.0) for p in replaced_tones})
+    tone_waves.update({p: (w, 1.0) for p, w in singles.items()})
     drum_waves = {k: (patch(f), amp) for k, (f, amp) in drums.items() if not kit or k not in kit}
     drum_waves.update({k: (v, 1.0) for k, v in (kit or {}).items()})   # the kit's keys; the others stay the set's
-    extra = "".join(f" + {Path(p).name}" for p in (note_samples, drum_kit) if p)
+    extra = "".join(f" + {Path(p).name}" for p in (note_samples, drum_kit, *(f for _, f, _ in program_samples)) if p)
     name = f"{Path(cfg).stem}{extra} (converted by latentmix)"
     return write_sf2(tone_waves, drum_waves, out, name=name)
