@@ -144,16 +144,21 @@ def test_note_samples_replace_programs(patch_set, tmp_path):
     assert abs(pitch(y[2000:8000]) - 466.16) < 3.0
 
 
-def harmonic(hz, seconds=1.5, rate=44100):
-    """A decaying tone with seven harmonics (1/h): a plucked string's shape, its fundamental not the loudest bin."""
+def harmonic(hz, seconds=1.5, rate=44100, fundamental=1.0):
+    """A decaying tone with seven harmonics, the h-th at 1/h and the first at `fundamental`: a plucked string's
+    shape; with a small `fundamental` the second harmonic is the loudest bin, as in a low bass recording."""
     t = np.arange(int(seconds * rate)) / rate
-    return (sum(np.sin(2 * np.pi * hz * h * t) / h for h in range(1, 8)) * np.exp(-2 * t) * 0.3).astype(np.float32)
+    amps = [fundamental] + [1 / h for h in range(2, 8)]
+    tone = sum(a * np.sin(2 * np.pi * hz * h * t) for h, a in enumerate(amps, 1))
+    return (tone * np.exp(-2 * t) * 0.3).astype(np.float32)
 
 
 @pytest.mark.parametrize("hz", [41.2, 110.0, 440.0, 1000.0])
 def test_estimate_key_finds_the_pitch_of_a_one_shot(hz):
-    for rate in (22050, 44100):
-        assert estimate_key(harmonic(hz, rate=rate), rate) == pytest.approx(69 + 12 * np.log2(hz / 440), abs=0.05)
+    for rate in (22050, 44100, 48000):
+        for fundamental in (1.0, 0.2):              # also with the octave above the loudest: not an octave error
+            assert estimate_key(harmonic(hz, rate=rate, fundamental=fundamental), rate) == \
+                pytest.approx(69 + 12 * np.log2(hz / 440), abs=0.05), (rate, fundamental)
     noise = np.random.default_rng(0).standard_normal(44100).astype(np.float32)
     with pytest.raises(InputError, match="no steady pitch"):
         estimate_key(noise, 44100)
@@ -191,6 +196,33 @@ def test_program_sample_plays_one_recording_on_the_programs_named(patch_set, tmp
     assert main(["data", "make-sf2", "--cfg", str(patch_set), "--program-sample", f"25={silent}",
                  "--out", str(bad_out)]) != 0
     assert "silent.wav: silent or empty" in capsys.readouterr().err
+    assert not bad_out.exists()
+
+
+def test_program_sample_options_do_not_clash_or_duplicate(patch_set, tmp_path, capsys):
+    rec = tmp_path / "take@2x.wav"                  # an '@' in the path is not a key unless a number ends it
+    sf.write(rec, harmonic(196.0), 44100)
+    counts = {}
+    for label, values in (("one option", [f"25-26={rec}"]), ("two options", [f"25={rec}", f"26={rec}"])):
+        out = tmp_path / f"{label}.sf2"
+        args = [a for v in values for a in ("--program-sample", v)]
+        assert main(["data", "make-sf2", "--cfg", str(patch_set), *args, "--out", str(out)]) == 0
+        counts[label] = capsys.readouterr().out.split(" samples")[0].rsplit(" ", 1)[-1]
+        assert out.read_bytes().count(b"take@2x.wav") == 1        # named once in the font's name
+    assert counts["one option"] == counts["two options"]          # the recording is stored once
+    bad_out = tmp_path / "bad.sf2"
+    notes = tmp_path / "notes"
+    notes.mkdir()
+    sf.write(notes / "C4.wav", harmonic(261.6), 44100)
+    for args, why in ((["--program-sample", f"25={rec}", "--program-sample", f"24-25={rec}@48"], "program 25"),
+                      (["--note-samples", str(notes), "--note-programs", "0,1", "--program-sample", f"1={rec}"],
+                       "program 1 is given twice (--note-samples"),
+                      (["--program-sample", f"0-999999999={rec}"], "PROGRAMS=FILE"),
+                      (["--program-sample", f"5-3={rec}"], "PROGRAMS=FILE"),
+                      (["--program-sample", f"25={rec}@4_8"], "4_8")):
+        assert main(["data", "make-sf2", "--cfg", str(patch_set), *args, "--out", str(bad_out)]) != 0
+        err = capsys.readouterr().err
+        assert why in err and len(err.strip().splitlines()) == 1, (args, err)
     assert not bad_out.exists()
 
 

@@ -214,24 +214,24 @@ def _counts(args) -> int:
 
 
 def _program_sample(value: str) -> tuple[tuple[int, ...], str, float | None]:
-    """'24-25,27=FILE@48' -> ((24, 25, 27), 'FILE', 48.0); ConfigError naming the value when malformed."""
+    """'24-25,27=FILE@48' -> ((24, 25, 27), 'FILE', 48.0); ConfigError naming the value when malformed. Only a
+    trailing '@' and number is a key, so a path with '@' in it stays whole."""
+    import re
+
     from ..errors import ConfigError
     bad = ConfigError(f"--program-sample: expected PROGRAMS=FILE[@KEY] with programs 0..127 "
                       f"(e.g. 24-25=guitar.ogg@48), got '{value}'")
     progs, sep, rest = value.partition("=")
-    if not sep or not rest:
+    m = re.fullmatch(r"(.+)@(\d+(?:\.\d+)?)", rest)
+    path, key = (m.group(1), float(m.group(2))) if m else (rest, None)
+    ranges = [part.split("-") for part in progs.split(",")]
+    if not sep or not path or (key is not None and key > 127) or \
+            not all(1 <= len(r) <= 2 and all(re.fullmatch(r"\d{1,3}", v) for v in r) for r in ranges):
         raise bad
-    path, at, key = rest.rpartition("@") if "@" in rest else (rest, "", "")
-    try:
-        ranges = [tuple(int(v) for v in part.split("-")) for part in progs.split(",")]
-        programs = tuple(p for r in ranges for p in range(r[0], r[-1] + 1) if len(r) <= 2)
-        key_value = float(key) if at else None
-    except ValueError:
-        raise bad from None
-    if not programs or not all(0 <= p <= 127 for p in programs) or any(len(r) > 2 for r in ranges) or \
-            (key_value is not None and not 0 <= key_value <= 127):
+    ends = [(int(r[0]), int(r[-1])) for r in ranges]
+    if not all(0 <= a <= b <= 127 for a, b in ends):
         raise bad
-    return programs, path, key_value
+    return tuple(p for a, b in ends for p in range(a, b + 1)), path, key
 
 
 def _make_sf2(args) -> int:

@@ -14,7 +14,7 @@ from pathlib import Path
 
 import numpy as np
 
-from ..errors import InputError
+from ..errors import ConfigError, InputError
 from ..fileio import read_bytes
 from .sf2_samples import DRUM_BANK, GEN_INSTRUMENT, GEN_SAMPLE
 
@@ -329,7 +329,7 @@ def estimate_key(x: np.ndarray, sr: int) -> float:
         while t + 1 < len(cmnd) and cmnd[t + 1] < cmnd[t]:      # down to the dip's floor
             t += 1
         a, b, c = cmnd[max(t - 1, 0)], cmnd[t], cmnd[min(t + 1, len(cmnd) - 1)]
-        shift = 0.5 * (a - c) / (a - 2 * b + c) if (a - 2 * b + c) > 0 else 0.0
+        shift = min(1.0, max(-1.0, 0.5 * (a - c) / (a - 2 * b + c))) if (a - 2 * b + c) > 0 else 0.0
         keys.append(69.0 + 12.0 * math.log2(sr / (t + 1 + shift) / 440.0))
     if len(keys) < 3:
         raise InputError("no steady pitch found (give the key: PROGRAMS=FILE@KEY)")
@@ -451,13 +451,21 @@ def convert(cfg, out, note_samples=None, programs=(0, 1), drum_kit=None, program
     """A timidity config's bank 0 and drumset 0 -> one .sf2 at `out` (see write_sf2); InputError naming the
     first missing or unreadable patch. `note_samples`: a folder for read_note_samples, played by `programs`
     in place of the patches; `drum_kit`: a Hydrogen kit folder (read_drum_kit) whose keys replace the drum set's;
-    `program_samples`: (programs, file, key or None) triples, each file played by read_program_sample."""
+    `program_samples`: (programs, file, key or None) triples, each file played by read_program_sample;
+    ConfigError when a program is given two sounds (by two of them, or by one and `note_samples`)."""
     tones, drums = read_cfg(cfg)
     waves = read_note_samples(note_samples) if note_samples is not None else None    # fail before the long part
-    singles = {}                                  # one recording read once and stored once, whatever it plays
+    owners = {p: "--note-samples" for p in programs} if waves is not None else {}
+    singles, read = {}, {}                        # one recording read once and stored once, whatever it plays
     for progs, f, key in program_samples:
-        w = read_program_sample(f, key)
-        singles.update({p: w for p in progs})
+        for p in progs:
+            if p in owners:
+                raise ConfigError(f"program {p} is given twice ({owners[p]} and {f}): give each program one sound")
+            owners[p] = str(f)
+        ident = (Path(f).resolve(), key)
+        if ident not in read:
+            read[ident] = read_program_sample(f, key)
+        singles.update({p: read[ident] for p in progs})
     kit = read_drum_kit(drum_kit) if drum_kit is not None else None
     cache: dict = {}
 
@@ -471,6 +479,7 @@ def convert(cfg, out, note_samples=None, programs=(0, 1), drum_kit=None, program
     tone_waves.update({p: (w, 1.0) for p, w in singles.items()})
     drum_waves = {k: (patch(f), amp) for k, (f, amp) in drums.items() if not kit or k not in kit}
     drum_waves.update({k: (v, 1.0) for k, v in (kit or {}).items()})   # the kit's keys; the others stay the set's
-    extra = "".join(f" + {Path(p).name}" for p in (note_samples, drum_kit, *(f for _, f, _ in program_samples)) if p)
+    sources = (note_samples, drum_kit, *(f for _, f, _ in program_samples))
+    extra = "".join(f" + {n}" for n in dict.fromkeys(Path(p).name for p in sources if p))
     name = f"{Path(cfg).stem}{extra} (converted by latentmix)"
     return write_sf2(tone_waves, drum_waves, out, name=name)
