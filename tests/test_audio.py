@@ -79,3 +79,17 @@ def test_cached_spectral_constants_survive_inference_mode():
     x = torch.randn(1, 1, 4096, requires_grad=True)
     audio.mel_spectrogram(x, 256, n_mels=20).sum().backward()
     assert x.grad is not None
+
+
+def test_an_mp3_estimated_length_is_not_a_truncation(tmp_path):
+    """libsndfile estimates an MP3's frame count (tonejs-instruments' A1.mp3 declares 58 more than it decodes):
+    part of an MPEG frame short is complete, more is still a truncated file."""
+    from types import SimpleNamespace
+
+    from latentmix.audio import _check_complete
+    mp3 = SimpleNamespace(format="MP3", frames=703930)
+    _check_complete(tmp_path / "A1.mp3", mp3, 703872)
+    with pytest.raises(InputError, match="A1.mp3: truncated audio file"):
+        _check_complete(tmp_path / "A1.mp3", mp3, 600000)
+    with pytest.raises(InputError, match="truncated"):
+        _check_complete(tmp_path / "a.flac", SimpleNamespace(format="FLAC", frames=1000), 999)

@@ -134,7 +134,8 @@ OPTIONS = {
          "GM programs (0-based) the note samples play (default 0,1: acoustic and bright piano)"),
         ("--program-sample", False, [], "str",
          "play one one-shot recording on these GM programs (0-based, e.g. 24-25,27), transposed from its pitch "
-         "(estimated, or KEY: 60 = C4); repeat for more, e.g. "
+         "(estimated, or KEY: 60 = C4), or a FOLDER of recordings named by note (as --note-samples); repeat for "
+         "more, e.g. "
          "24-25=/usr/share/lmms/samples/instruments/steel_guitar01.ogg@48 (lmms-common)"),
         ("--drum-kit", False, None, "str",
          "a Hydrogen drum kit folder (drumkit.xml and its samples, e.g. Debian's hydrogen-drumkits) whose "

@@ -214,12 +214,19 @@ def test_program_sample_options_do_not_clash_or_duplicate(patch_set, tmp_path, c
     notes = tmp_path / "notes"
     notes.mkdir()
     sf.write(notes / "C4.wav", harmonic(261.6), 44100)
+    sf.write(notes / "As2.wav", harmonic(116.5), 44100)          # tonejs-instruments' 's' for sharp: A#2 = key 46
+    assert main(["data", "make-sf2", "--cfg", str(patch_set), "--program-sample", f"26={notes}",
+                 "--out", str(tmp_path / "folder.sf2")]) == 0
+    y = render_midi(one_note(26, 46), tmp_path / "folder.sf2", tail=0.1)["guitar"]   # a folder plays by note
+    assert abs(pitch(y[2000:12000]) - 116.5) < 1.5
+    capsys.readouterr()
     for args, why in ((["--program-sample", f"25={rec}", "--program-sample", f"24-25={rec}@48"], "program 25"),
                       (["--note-samples", str(notes), "--note-programs", "0,1", "--program-sample", f"1={rec}"],
                        "program 1 is given twice (--note-samples"),
                       (["--program-sample", f"0-999999999={rec}"], "PROGRAMS=FILE"),
                       (["--program-sample", f"5-3={rec}"], "PROGRAMS=FILE"),
-                      (["--program-sample", f"25={rec}@4_8"], "4_8")):
+                      (["--program-sample", f"25={rec}@4_8"], "4_8"),
+                      (["--program-sample", f"25={notes}@48"], "a folder of note samples takes no @KEY")):
         assert main(["data", "make-sf2", "--cfg", str(patch_set), *args, "--out", str(bad_out)]) != 0
         err = capsys.readouterr().err
         assert why in err and len(err.strip().splitlines()) == 1, (args, err)

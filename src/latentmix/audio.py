@@ -67,11 +67,12 @@ def read_audio(path, sr: int | None = SAMPLE_RATE, mono: bool = True, fix_nonfin
 
 
 def _check_complete(path: Path, meta, frames: int) -> None:
-    """InputError when fewer frames were read than the file declares (libsndfile shortens a cut WAV silently)."""
+    """InputError when fewer frames were read than the file declares (libsndfile shortens a cut WAV silently).
+    An MP3's count is an estimate that can overshoot by part of an MPEG frame: up to 2 x 1152 short is complete."""
     declared = meta.frames
     if meta.format in ("WAV", "WAVEX"):
         declared = max(declared, _wav_declared_frames(path) or 0)
-    if frames < declared:
+    if frames < declared - (2 * 1152 if meta.format in ("MP3", "MPEG") else 0):
         raise InputError(f"{path}: truncated audio file ({frames} of the {declared} frames its header declares)")
 
 

@@ -98,8 +98,8 @@ def _register_make_sf2(sub) -> None:
                     "synth:soundfont=PATH roots and `sf2-overlap` read. Envelopes follow timidity's reading of "
                     "the patches; vibrato and tremolo are dropped. --note-samples replaces --note-programs with "
                     "one-shot recordings named by note (C4.wav, D#1v10.ogg; C4 = key 60), e.g. the Salamander "
-                    "grand piano; --program-sample plays one recording (e.g. an lmms-common instrument) on "
-                    "the programs named, transposed from its pitch; --drum-kit plays a Hydrogen kit's velocity "
+                    "grand piano; --program-sample plays one recording (e.g. an lmms-common instrument), or a "
+                    "folder of note recordings, on the programs named; --drum-kit plays a Hydrogen kit's velocity "
                     "layers on the drum keys it has.",
         epilog="example: latentmix data make-sf2 --cfg /etc/timidity/freepats.cfg --note-samples salamander/ "
                "--out freepats_salamander.sf2")
@@ -108,7 +108,8 @@ def _register_make_sf2(sub) -> None:
                    help="GM programs (0-based) the note samples play (default 0,1: acoustic and bright piano)")
     m.add_argument("--program-sample", action="append", default=[], metavar="PROGRAMS=FILE[@KEY]",
                    help="play one one-shot recording on these GM programs (0-based, e.g. 24-25,27), transposed "
-                        "from its pitch (estimated, or KEY: 60 = C4); repeat for more, e.g. "
+                        "from its pitch (estimated, or KEY: 60 = C4), or a FOLDER of recordings named by note "
+                        "(as --note-samples); repeat for more, e.g. "
                         "24-25=/usr/share/lmms/samples/instruments/steel_guitar01.ogg@48 (lmms-common)")
     m.add_argument("--drum-kit", default=None,
                    help="a Hydrogen drum kit folder (drumkit.xml and its samples, e.g. Debian's hydrogen-drumkits) "

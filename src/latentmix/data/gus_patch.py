@@ -274,12 +274,12 @@ def write_sf2(tones: dict, drums: dict, out, name: str = "patch set") -> dict:
     return {"presets": len(tones), "drum_notes": len(drums), "samples": len(shdr) - 1, "bytes": 8 + len(body)}
 
 
-NOTE = re.compile(r"^([A-Ga-g])([#b]?)(-?\d)(?![\d])")
-AUDIO = (".wav", ".flac", ".ogg", ".aif", ".aiff")
+NOTE = re.compile(r"^([A-Ga-g])([#bs]?)(-?\d)(?![\d])")        # "s" for sharp as in As2.mp3 (tonejs-instruments)
+AUDIO = (".wav", ".flac", ".ogg", ".aif", ".aiff", ".mp3")
 
 
 def read_note_samples(folder, seconds: float = 8.0, release: float = 0.4) -> list[PatSample]:
-    """One-shot recordings named by their note (`C4.wav`, `D#1v10.ogg`, `Bb2.flac`; C4 = key 60) -> waves that
+    """One-shot recordings named by their note (`C4.wav`, `D#1v10.ogg`, `Bb2.flac`, `As2.mp3`; C4 = key 60) -> waves that
     each cover the keys up to half-way to their neighbours: a sampled instrument such as a piano. Each is cut to
     `seconds` (with a 0.5 s fade) and mixed to mono, the set scaled so its loudest peak is 0.9 (their relative
     levels kept); a note-off releases a note in `release` seconds."""
@@ -291,7 +291,7 @@ def read_note_samples(folder, seconds: float = 8.0, release: float = 0.4) -> lis
         m = NOTE.match(f.name)
         if f.suffix.lower() not in AUDIO or not m:
             continue
-        semis = "C D EF G A B".index(m.group(1).upper()) + {"#": 1, "b": -1, "": 0}[m.group(2)]
+        semis = "C D EF G A B".index(m.group(1).upper()) + {"#": 1, "s": 1, "b": -1, "": 0}[m.group(2)]
         key = 12 * (int(m.group(3)) + 1) + semis
         x, sr = _read_mono(f)
         if key in found:
@@ -447,11 +447,21 @@ def read_drum_kit(folder) -> dict[int, list[PatSample]]:
     return kit
 
 
+def _program_waves(path, key) -> list[PatSample]:
+    """A --program-sample source: a folder of note samples (read_note_samples) or one recording."""
+    if Path(path).is_dir():
+        if key is not None:
+            raise ConfigError(f"{path}: a folder of note samples takes no @KEY (its files are named by their notes)")
+        return read_note_samples(path)
+    return read_program_sample(path, key)
+
+
 def convert(cfg, out, note_samples=None, programs=(0, 1), drum_kit=None, program_samples=()) -> dict:
     """A timidity config's bank 0 and drumset 0 -> one .sf2 at `out` (see write_sf2); InputError naming the
     first missing or unreadable patch. `note_samples`: a folder for read_note_samples, played by `programs`
     in place of the patches; `drum_kit`: a Hydrogen kit folder (read_drum_kit) whose keys replace the drum set's;
-    `program_samples`: (programs, file, key or None) triples, each file played by read_program_sample;
+    `program_samples`: (programs, file or folder, key or None) triples, each file played by read_program_sample
+    and each folder by read_note_samples;
     ConfigError when a program is given two sounds (by two of them, or by one and `note_samples`)."""
     tones, drums = read_cfg(cfg)
     waves = read_note_samples(note_samples) if note_samples is not None else None    # fail before the long part
@@ -464,7 +474,7 @@ def convert(cfg, out, note_samples=None, programs=(0, 1), drum_kit=None, program
             owners[p] = str(f)
         ident = (Path(f).resolve(), key)
         if ident not in read:
-            read[ident] = read_program_sample(f, key)
+            read[ident] = _program_waves(f, key)
         singles.update({p: read[ident] for p in progs})
     kit = read_drum_kit(drum_kit) if drum_kit is not None else None
     cache: dict = {}
