@@ -18,7 +18,8 @@ SHIPPED = {
                   "see docs/reproduce.md (Separator): the spec preset, 45 min on data/slakhlike, then fine-tuned "
                   "in stages with train.extra_data (procedural, csound GM, OPL3, Merlin Silver and freepats + "
                   "Salamander piano + Hydrogen kit renders, fresh songs) and effects, then widened to 96 channels "
-                  "(--init of a wider model: stage 10), then 90 min with lmms-common guitars (stage 11); "
+                  "(--init of a wider model: stage 10), then lmms-common guitars (stage 11) and tonejs-instruments' "
+                  "multi-sampled guitars, bass and piano (stage 12); "
                   "cp RUN/model.safetensors "
                   "src/latentmix/pretrained/separator_default.safetensors"),
     "prior": ("prior_text_default.safetensors",
