@@ -468,7 +468,6 @@ def convert(cfg, out, note_samples=None, programs=(0, 1), drum_kit=None, program
     and each folder by read_note_samples;
     ConfigError when a program is given two sounds (by two of them, or by one and `note_samples`)."""
     tones, drums = read_cfg(cfg)
-    waves = read_note_samples(note_samples) if note_samples is not None else None    # fail before the long part
     owners = {p: "--note-samples" for p in programs} if note_samples is not None else {}
     for progs, f, _ in program_samples:                # every clash before any long read
         for p in progs:
