@@ -71,3 +71,63 @@ def test_separator_task_takes_fresh_songs_as_a_root(tiny_dataset):
     cfg["train"]["extra_data"] = ["synth:fm"]
     with pytest.raises(ConfigError, match="synth:fm"):
         SeparatorTask(cfg, str(tiny_dataset), 0).train_dataset()
+
+
+def _tone_midi(path, program: int, key: int, bend: int | None = None):
+    import mido
+    mid = mido.MidiFile(ticks_per_beat=480)
+    tr = mido.MidiTrack()
+    mid.tracks.append(tr)
+    tr.append(mido.Message("program_change", channel=0, program=program, time=0))
+    if bend is not None:
+        tr.append(mido.Message("pitchwheel", channel=0, pitch=bend, time=0))
+    tr.append(mido.Message("note_on", channel=0, note=key, velocity=100, time=0))
+    tr.append(mido.Message("note_off", channel=0, note=key, velocity=0, time=960))
+    mid.save(path)
+    return path
+
+
+def _pitch(x) -> float:
+    import numpy as np
+    seg = x[2000:2000 + 16384] * np.hanning(16384)
+    spec = np.abs(np.fft.rfft(seg, 4 * 16384))
+    spec[:int(30 * 4 * 16384 / SR)] = 0
+    strong = np.flatnonzero(spec > 0.3 * spec.max())      # the fundamental: the lowest strong peak
+    end = strong[0] + int(np.argmax(np.diff(strong) > 1)) if (np.diff(strong) > 1).any() else strong[-1]
+    return float((strong[0] + np.argmax(spec[strong[0]:end + 1])) * SR / (4 * 16384))
+
+
+@pytest.mark.skipif(not GM.is_file(), reason="Debian's csound-soundfont (sf_GMbank.sf2) is not installed")
+def test_zone_shift_keeps_the_pitch_and_changes_the_sample(tmp_path):
+    """render_midi(zone_shift=...): a note played from a zone k keys away sounds at its written pitch (a song's own
+    wheel still bends it by its amount), its waveform differs; a later unshifted render is the same as before."""
+    import numpy as np
+    from latentmix.data.soundfont import render_midi
+    plain = _tone_midi(tmp_path / "a.mid", 33, 45)
+    ref = render_midi(plain, GM, tail=0.2)["bass"]
+    for k in (-7, 5):
+        moved = render_midi(plain, GM, tail=0.2, zone_shift={"bass": k})["bass"]
+        assert abs(_pitch(moved) / _pitch(ref) - 1) < 0.01
+        assert not np.allclose(moved, ref, atol=1e-3)
+    bent = _tone_midi(tmp_path / "b.mid", 33, 45, bend=8191)    # +2 semitones on the default range
+    up = render_midi(bent, GM, tail=0.2)["bass"]
+    assert abs(_pitch(up) / _pitch(ref) - 2 ** (2 / 12)) < 0.01
+    assert abs(_pitch(render_midi(bent, GM, tail=0.2, zone_shift={"bass": 5})["bass"]) / _pitch(up) - 1) < 0.01
+    assert np.array_equal(render_midi(plain, GM, tail=0.2)["bass"], ref)     # the cached synth's range put back
+
+
+@pytest.mark.skipif(not GM.is_file(), reason="Debian's csound-soundfont (sf_GMbank.sf2) is not installed")
+def test_fresh_songs_zone_shift():
+    """zone_shift 0 draws what it drew before; N > 0 changes the pitched stems, reproducibly per index."""
+    root = f"synth:soundfont={GM}"
+    a = FreshSongs(root, seconds=1.0, seed=3, length=2)[1]
+    assert torch.equal(FreshSongs(root, seconds=1.0, seed=3, length=2, zone_shift=0)[1], a)
+    b = FreshSongs(root, seconds=1.0, seed=3, length=2, zone_shift=3)
+    assert torch.equal(b[1], b[1]) and not torch.equal(b[1], a)
+
+
+def test_zone_shift_setting_is_checked():
+    from latentmix.train.settings import train_settings
+    assert train_settings({"train": {"zone_shift": 2}})["zone_shift"] == 2
+    with pytest.raises(ConfigError, match="zone_shift"):
+        train_settings({"train": {"zone_shift": 13}})

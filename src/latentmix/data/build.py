@@ -88,13 +88,15 @@ def _pad(stems: dict, n: int) -> dict:
     return {k: np.pad(v, (0, max(0, n - len(v))))[:n].astype(np.float32) for k, v in stems.items()}
 
 
-def render_stems(song, renderer: str = "procedural", soundfont=None) -> dict[str, np.ndarray]:
+def render_stems(song, renderer: str = "procedural", soundfont=None, zone_shift=None) -> dict[str, np.ndarray]:
     """{stem: float32 (time,)} of a composed Song, every stem of song.stems at the song's length (SAMPLE_RATE):
-    the procedural synthesiser, or `soundfont` (peaks of the mixture and stems held to <= 0.945)."""
+    the procedural synthesiser, or `soundfont` (peaks of the mixture and stems held to <= 0.945; zone_shift: see
+    soundfont.render_midi)."""
     if renderer == "soundfont":
         from .soundfont import render_midi
         n = int(round(song.seconds * SAMPLE_RATE))
-        stems = _pad(render_midi(song, soundfont, sr=SAMPLE_RATE, tail=0.0, stems=song.stems), n)
+        stems = _pad(render_midi(song, soundfont, sr=SAMPLE_RATE, tail=0.0, stems=song.stems,
+                                 zone_shift=zone_shift), n)
         stems = {s: stems.get(s, np.zeros(n, np.float32)) for s in song.stems}
         peak = float(max(np.abs(sum(stems.values())).max(), max(np.abs(v).max() for v in stems.values())))
         if peak > 0.945:

@@ -52,11 +52,13 @@ class FreshSongs(torch.utils.data.Dataset):
     start, per-stem gains uniform in `gain_db` and, with effects_p, random EQ / reverb / compression (drive_p: an
     amp drive on the guitar). `other_prob`
     gives songs an other part (a stem list without 'other' leaves it out of the window and of the mixture).
+    zone_shift N (SoundFont songs): each pitched stem is played from sample zones k keys away, k uniform in
+    [-N, N] per song and stem, and bent back to pitch (a timbre augmentation: formants moved k semitones).
     """
 
     def __init__(self, root: str, seconds: float = 3.0, seed: int = 0, length: int = 1000, stems=STEMS,
                  gain_db=(-6.0, 3.0), effects_p: float = 0.0, other_prob: float = 0.0,
-                 song_seconds: float | None = None, drive_p: float = 0.0):
+                 song_seconds: float | None = None, drive_p: float = 0.0, zone_shift: int = 0):
         self.renderer, self.soundfont = parse(root)
         self.window = max(1, int(round(seconds * SAMPLE_RATE)))
         self.song_seconds = float(song_seconds or seconds + 2.0)
@@ -64,7 +66,7 @@ class FreshSongs(torch.utils.data.Dataset):
             raise ConfigError(f"{root}: songs of {self.song_seconds:g} s are shorter than the {seconds:g} s window")
         self.seed, self.length, self.stems = int(seed), int(length), tuple(stems)
         self.gain_db, self.effects_p, self.other_prob = gain_db, float(effects_p), float(other_prob)
-        self.drive_p = float(drive_p)
+        self.drive_p, self.zone_shift = float(drive_p), int(zone_shift)
 
     def __len__(self) -> int:
         return self.length
@@ -75,7 +77,12 @@ class FreshSongs(torch.utils.data.Dataset):
         if not 0 <= index < self.length:
             raise IndexError(index)
         song = compose(track_seed(self.seed ^ SONG_SALT, index), self.song_seconds, self.other_prob)
-        rendered = render_stems(song, self.renderer, self.soundfont)
+        shifts = None
+        if self.zone_shift and self.renderer == "soundfont":      # its own generator: other draws stay as they were
+            gz = torch.Generator().manual_seed(track_seed(self.seed ^ 0x20E5, index) >> 1)
+            shifts = {s: int(torch.randint(-self.zone_shift, self.zone_shift + 1, (), generator=gz))
+                      for s in song.stems}
+        rendered = render_stems(song, self.renderer, self.soundfont, zone_shift=shifts)
         n = len(next(iter(rendered.values())))
         y = torch.stack([torch.from_numpy(np.asarray(rendered[s], np.float32)) if s in rendered
                          else torch.zeros(n) for s in self.stems])

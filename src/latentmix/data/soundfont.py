@@ -13,6 +13,7 @@ import numpy as np
 from ..errors import InputError
 
 CLASSES = ("bass", "drums", "guitar", "piano", "other")
+_SHIFTED: set[int] = set()    # ids of cached synthesisers whose pitch-bend range a zone shift changed
 
 
 def stem_of_program(program: int, is_drum: bool = False) -> str:
@@ -117,11 +118,33 @@ def _select(synth, sfid, ch: int, program: int) -> None:
             synth.program_select(ch, sfid, 0, 0)
 
 
-def render_midi(midi, soundfont, sr: int = 22050, tail: float = 1.0, stems=None) -> dict[str, np.ndarray]:
+def _set_zone_shift(synth, ch: int, shift: int) -> None:
+    """Channel `ch`'s pitch-bend range (RPN 0): 2 semitones (the MIDI default) when shift is 0, else 12, and its
+    wheel centred `shift` semitones down, so a note played `shift` keys up sounds at the written pitch."""
+    for cc, val in ((101, 0), (100, 0), (6, 12 if shift else 2), (38, 0)):
+        synth.control_change(ch, cc, val)
+    synth.pitchbend(ch, _bend(8192, shift))
+
+
+def _bend(value: int, shift: int) -> int:
+    """A song's wheel value (range 2 semitones) on a channel whose range is 12 and whose notes sound `shift` up."""
+    if not shift:
+        return int(value)
+    return int(np.clip(round(8192 + (value - 8192) / 6 - shift * 8192 / 12), 0, 16383))
+
+
+def _key(key: int, shift: int, ch: int) -> int:
+    return key if ch == 9 else min(127, max(0, key + shift))
+
+
+def render_midi(midi, soundfont, sr: int = 22050, tail: float = 1.0, stems=None,
+                zone_shift=None) -> dict[str, np.ndarray]:
     """Render a mido.MidiFile, a MIDI path or a Song through `soundfont` into {stem: float32 (time,)} at `sr`.
 
     Each stem class is rendered on its own (a fresh synthesiser state), so stems are clean; only classes that
     have notes are returned. All stems share one length: the MIDI length plus `tail` seconds.
+    zone_shift {stem: k} (a training augmentation): the stem's notes (drums never) are played k keys away and
+    bent back to their pitch, so each sounds from a neighbouring sample zone, its formants moved k semitones.
     """
     if hasattr(midi, "to_mido"):
         midi = midi.to_mido()
@@ -139,10 +162,15 @@ def render_midi(midi, soundfont, sr: int = 22050, tail: float = 1.0, stems=None)
             synth.generate(4096, memoryview(flush).cast("B"))
             if not flush.any():
                 break
+        shift = int((zone_shift or {}).get(stem, 0)) if stem != "drums" else 0
+        dirty = id(synth) in _SHIFTED     # the synthesiser is cached: an earlier shifted stem left range 12
         for ch in range(16):
             synth.pitchbend(ch, 8192)
             for cc, val in ((7, 100), (11, 127), (64, 0), (10, 64)):
                 synth.control_change(ch, cc, val)
+            if ch != 9 and (shift or dirty):
+                _set_zone_shift(synth, ch, shift)
+        (_SHIFTED.add if shift else _SHIFTED.discard)(id(synth))
         buf = np.zeros(2 * n_total, dtype=np.float32)
         pos, current = 0, {}
         for t, _, s, kind, ch, a, b, prog in sorted((e for e in events if e[2] == stem), key=lambda e: (e[0], e[1])):
@@ -154,13 +182,13 @@ def render_midi(midi, soundfont, sr: int = 22050, tail: float = 1.0, stems=None)
                 if current.get(ch) != prog:
                     _select(synth, sfid, ch, prog)
                     current[ch] = prog
-                synth.noteon(ch, a, b)
+                synth.noteon(ch, _key(a, shift, ch), b)
             elif kind == "off":
-                synth.noteoff(ch, a)
+                synth.noteoff(ch, _key(a, shift, ch))
             elif kind == "cc":
                 synth.control_change(ch, a, b)
             elif kind == "bend":
-                synth.pitchbend(ch, a)
+                synth.pitchbend(ch, _bend(a, 0 if ch == 9 else shift))
         if pos < n_total:
             synth.generate(n_total - pos, memoryview(buf)[2 * pos:].cast("B"))
         out[stem] = buf.reshape(-1, 2).mean(axis=1).astype(np.float32)

@@ -59,6 +59,7 @@ class TrainSettings(BaseModel):
     remix_p: Probability | None = None
     effects_p: Probability = 0.0
     drive_p: Probability = 0.0
+    zone_shift: Annotated[int, Field(ge=0, le=12)] = 0
     weights: dict[str, Annotated[float, Field(ge=0, allow_inf_nan=False)]] | None = None
     linearity: bool | None = None
     linearity_random_alpha: bool | None = None

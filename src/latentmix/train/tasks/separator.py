@@ -90,7 +90,8 @@ class SeparatorTask(Task):
         per-stem random EQ / reverb / compression every step (train.drive_p: an amp drive on the guitar stem).
         train.extra_data: more MSDM-layout roots whose train splits join --data's, each an equal share of the
         windows (remixes stay within a root), or `synth:procedural` / `synth:soundfont=PATH`: songs composed and
-        rendered for each window (data/fresh.py); validation stays on --data."""
+        rendered for each window (data/fresh.py; train.zone_shift N plays their SoundFont notes from sample zones
+        up to N keys away, bent back to pitch); validation stays on --data."""
         t = self.config.get("train") or {}
         from ...data.fresh import FreshSongs, check_extra_roots, is_fresh
         from ..ddp import world_size
@@ -99,7 +100,8 @@ class SeparatorTask(Task):
         check_extra_roots(roots[1:], fresh_ok=True)
         share, fx, dp = -(-n // len(roots)), float(t.get("effects_p", 0.0)), float(t.get("drive_p", 0.0))
         parts = [FreshSongs(root, self.segment_seconds, self.seed + 7919 * k, share, self.stems, effects_p=fx,
-                            other_prob=0.5 if "other" in self.stems else 0.0, drive_p=dp) if is_fresh(root) else
+                            other_prob=0.5 if "other" in self.stems else 0.0, drive_p=dp,
+                            zone_shift=int(t.get("zone_shift", 0))) if is_fresh(root) else
                  _windows(root, "train", self.segment_seconds, self.seed + 7919 * k, True, length=share,
                           remix_p=float(t.get("remix_p", 0.3)), stems=self.stems, effects_p=fx, drive_p=dp)
                  for k, root in enumerate(roots)]                 # each root an equal share of the draws
