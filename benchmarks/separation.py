@@ -7,7 +7,8 @@ Run `python benchmarks/separation.py --data data/slakhlike [--split test] [--mod
 Rows, in this order (each optional except the oracle):
   NAME        every `--model NAME=PATH` separator file, run through the 'supervised' method exactly as
               `latentmix separate` runs it: separation.apply.separate_long with the model's own
-              segment_seconds, overlap 0.25, 4 segments per call, under inference_mode.
+              segment_seconds, overlap 0.25, 4 segments per call, under inference_mode; each
+              `--variant SEGMENT:OVERLAP` adds a row per model run with that segment and overlap.
   shipped     the shipped default separator (`--shipped`), same path.
   IRM         the ideal ratio mask from the true stems (method 'oracle-irm', power 2, n_fft 2048, hop 512):
               the ceiling of a mask-based separator. Always present; `% of IRM` divides by its All.
@@ -53,14 +54,19 @@ IRM_ROW, SHIPPED_ROW, CODEC_ROW = "IRM (oracle)", "shipped default", "codec ceil
 # ------------------------------------------------------------------ rows
 def build_rows(args, device: str) -> list:
     """The candidates, in table order: --model files, the shipped default, the IRM, the codec ceiling."""
-    rows = []
+    rows, variants = [], [parse_variant(v) for v in args.variant]
     for name, path in parse_named(args.model, "--model", {IRM_ROW, SHIPPED_ROW, CODEC_ROW}):
         if not Path(path).is_file():
             raise ModelFileError(f"{path}: no such separator file (--model {name}={path})")
-        rows.append(Candidate(get_method("supervised", model=path, device=device), name, kind="model", path=path))
+        m = get_method("supervised", model=path, device=device)
+        rows.append(Candidate(m, name, kind="model", path=path))
+        rows += [Candidate(m, f"{name} --segment {s:g} --overlap {o:g}", kind="model-variant", path=path,
+                           segment_seconds=s, overlap=o) for s, o in variants]
     if args.shipped:
         m = get_method("supervised", model="default", device=device)
         rows.append(Candidate(m, SHIPPED_ROW, kind="shipped", path=m.path))
+        rows += [Candidate(m, f"{SHIPPED_ROW} --segment {s:g} --overlap {o:g}", kind="shipped-variant", path=m.path,
+                           segment_seconds=s, overlap=o) for s, o in variants]
         if args.shifts:
             rows.append(Candidate(m, f"{SHIPPED_ROW} --shifts {args.shifts}", kind="shipped-tta", path=m.path,
                                   shifts=args.shifts))
@@ -71,6 +77,18 @@ def build_rows(args, device: str) -> list:
         path = resolve_model(None if args.codec == "default" else args.codec, "codec")
         rows.append(CodecCeiling(Codec.load(path, device=device), CODEC_ROW, path=path))
     return rows
+
+
+def parse_variant(text: str) -> tuple[float, float]:
+    """--variant SEGMENT:OVERLAP -> (seconds > 0, overlap in [0, 1)); ConfigError naming the option otherwise."""
+    seg, _, ov = str(text).partition(":")
+    try:
+        s, o = float(seg), float(ov)
+    except ValueError:
+        s = o = float("nan")
+    if not (s > 0 and 0 <= o < 1):
+        raise ConfigError(f"--variant {text}: give SEGMENT:OVERLAP, seconds > 0 and an overlap in [0, 1) (e.g. 12:0.1)")
+    return s, o
 
 
 def scored_stems(args) -> tuple:
@@ -179,6 +197,9 @@ def parse_args(argv=None):
                          "timbres; 60 on the built-in split)")
     ap.add_argument("--shifts", type=int, default=0, metavar="N",
                     help="with --shipped: also the shipped separator with test-time augmentation (N shifts)")
+    ap.add_argument("--variant", action="append", default=[], metavar="SEGMENT:OVERLAP",
+                    help="also each --model and the shipped separator run with this segment (s) and overlap, as "
+                         "`latentmix separate --segment --overlap` (repeatable; e.g. 12:0.1)")
     ap.add_argument("--codec", default=None, metavar="PATH|default", help="add the codec-reconstruction ceiling")
     ap.add_argument("--max-tracks", type=int, default=None, help="only the first N tracks of the split")
     ap.add_argument("--stems", default=None, metavar="S,S,...",

@@ -64,6 +64,26 @@ def test_table_rows_and_json(bench, tiny_dataset, model_files, tmp_path, monkeyp
     assert tiny["pct_irm"] == pytest.approx(100 * tiny["All"] / irm["All"])
 
 
+def test_variant_rows_run_each_model_with_another_segment_and_overlap(bench, tiny_dataset, model_files, capsys):
+    """--variant SEGMENT:OVERLAP: a row per model with that segment and overlap, its detail line says so; the
+    default row is unchanged; a malformed variant is a one-line error naming it."""
+    args = ["--data", str(tiny_dataset), "--split", "test", "--threads", "1", "--quiet",
+            "--model", f"tiny={model_files / 'tiny.safetensors'}"]
+    out, md = bench.run(args + ["--variant", "1:0", "--variant", "2.5:0.5"])
+    assert list(out["rows"]) == ["tiny", "tiny --segment 1 --overlap 0", "tiny --segment 2.5 --overlap 0.5",
+                                 "IRM (oracle)"]
+    assert "(arch spec, segment 1.5 s, overlap 0.25," in out["rows"]["tiny"]["detail"]
+    assert "(arch spec, segment 2.5 s, overlap 0.5," in out["rows"]["tiny --segment 2.5 --overlap 0.5"]["detail"]
+    plain, _ = bench.run(args)
+    assert plain["rows"]["tiny"]["All"] == out["rows"]["tiny"]["All"]
+    assert out["rows"]["tiny --segment 1 --overlap 0"]["All"] != out["rows"]["tiny"]["All"]
+    for bad in ("12", "0:0.1", "12:1", "x:0.1"):
+        capsys.readouterr()
+        assert bench.main(args + ["--variant", bad]) == 2
+        err = capsys.readouterr().err
+        assert err.startswith(f"error: --variant {bad}:") and err.count("\n") == 1
+
+
 def test_missing_model_is_one_line_error(bench, tiny_dataset, capsys):
     rc = bench.main(["--data", str(tiny_dataset), "--quiet", "--threads", "1",
                      "--model", "gone=/no/such/model.safetensors"])
