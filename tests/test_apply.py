@@ -88,6 +88,26 @@ def test_separate_long_gives_methods_hop_aligned_segments():
     assert all(a % 512 == 0 for a in starts) and len(starts) > 4
 
 
+def test_a_longer_segment_reaches_the_model_whole():
+    """separate_long(SupervisedSeparator, segment longer than the model's own): the model sees segments of the
+    asked length (hop-aligned), not the model's, cut again inside the method (they did until 2026-12-03, so
+    `latentmix separate --segment 24` ran 6 s segments); a direct call still cuts at the model's segment."""
+    from latentmix.separation.models import build_separator
+    from latentmix.separation.supervised import SupervisedSeparator
+    torch.manual_seed(0)
+    model = build_separator({"arch": "spec", "channels": 8, "hidden": 8, "layers": 1, "n_fft": 1024, "hop": 256,
+                             "segment_seconds": 1.0})
+    seen = []
+    model.register_forward_pre_hook(lambda mod, args: seen.append(args[0].shape[-1]))
+    method = SupervisedSeparator(model=model)
+    mix = 0.1 * torch.randn(1, 1, 22050 * 5)
+    separate_long(method, mix, segment_seconds=3.0, batch_size=4)
+    assert set(seen) == {segment_length(3.0, 22050, 256)}
+    seen.clear()
+    method.separate(mix)
+    assert set(seen) == {segment_length(1.0, 22050, 256)}
+
+
 def test_chunked_oracle_matches_whole_and_alignment_matters():
     """The IRM chunk by chunk agrees with the whole-signal IRM; aligned to the STFT hop, a chunk's interior frames
     are the whole signal's frames, which off-grid segments do not give (measured 30-41 dB against 18-28 dB)."""

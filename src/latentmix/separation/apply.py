@@ -172,17 +172,18 @@ def separate_long(method, mix: torch.Tensor, refs: torch.Tensor | None = None, s
     hop = int(getattr(method, "hop", 1) or 1)
     S = len(method.stems)
     segment = inference_segment(method, segment_seconds, mix.shape[-1], sr, hop, batch_size, mix.shape[0])
-    if method.needs_references:
+    run = getattr(method, "separate_segment", method.separate)    # a method that cuts long inputs itself runs
+    if method.needs_references:                                   # each segment whole through separate_segment
         if refs is None:
             raise ConfigError(f"method '{method.name}' needs the reference stems")
         x = torch.cat([mix, refs.to(mix.dtype)], dim=1)
 
         def fn(chunk):
-            return method.separate(chunk[:, :1], chunk[:, 1:])
+            return run(chunk[:, :1], chunk[:, 1:])
     else:
         x = mix
 
         def fn(chunk):
-            return method.separate(chunk, None)
+            return run(chunk, None)
     with torch.inference_mode():
         return apply_chunked(fn, x, segment, overlap, hop, num_outputs=S, batch_size=batch_size, progress=progress)

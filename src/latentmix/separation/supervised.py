@@ -42,9 +42,15 @@ class SupervisedSeparator:
         self.overlap, self.batch_size = float(overlap), int(batch_size)
 
     def separate(self, mix: torch.Tensor, refs: torch.Tensor | None = None) -> torch.Tensor:
-        if mix.shape[-1] > self.segment:       # separate_long calls back here with segments of self.segment
+        """mix (n, 1, T) -> (n, S, T): whole when it fits this method's segment, else through separate_long."""
+        if mix.shape[-1] > self.segment:
             return separate_long(self, mix, None, self.segment_seconds, self.overlap, self.sample_rate,
                                  self.batch_size)
+        return self.separate_segment(mix)
+
+    def separate_segment(self, mix: torch.Tensor, refs: torch.Tensor | None = None) -> torch.Tensor:
+        """One segment, whole, whatever its length: separate_long's calls, so that the segment it chose (a
+        user's --segment longer than the model's) is the one the model sees, not cut again here."""
         with torch.inference_mode():
             return self.model(mix.to(self.device).float()).stems.to(mix.device)
 
