@@ -120,8 +120,9 @@ def _select(synth, sfid, ch: int, program: int) -> None:
 
 def _set_zone_shift(synth, ch: int, shift: int) -> None:
     """Channel `ch`'s pitch-bend range (RPN 0): 2 semitones (the MIDI default) when shift is 0, else 12, and its
-    wheel centred `shift` semitones down, so a note played `shift` keys up sounds at the written pitch."""
-    for cc, val in ((101, 0), (100, 0), (6, 12 if shift else 2), (38, 0)):
+    wheel centred `shift` semitones down, so a note played `shift` keys up sounds at the written pitch. The RPN
+    is deselected after (101/100 = 127), so a song's own data-entry messages cannot change the range."""
+    for cc, val in ((101, 0), (100, 0), (6, 12 if shift else 2), (38, 0), (101, 127), (100, 127)):
         synth.control_change(ch, cc, val)
     synth.pitchbend(ch, _bend(8192, shift))
 
