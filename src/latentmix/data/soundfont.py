@@ -13,7 +13,6 @@ import numpy as np
 from ..errors import InputError
 
 CLASSES = ("bass", "drums", "guitar", "piano", "other")
-_SHIFTED: set[int] = set()    # ids of cached synthesisers whose pitch-bend range a zone shift changed
 
 
 def stem_of_program(program: int, is_drum: bool = False) -> str:
@@ -164,14 +163,10 @@ def render_midi(midi, soundfont, sr: int = 22050, tail: float = 1.0, stems=None,
             if not flush.any():
                 break
         shift = int((zone_shift or {}).get(stem, 0)) if stem != "drums" else 0
-        dirty = id(synth) in _SHIFTED     # the synthesiser is cached: an earlier shifted stem left range 12
-        for ch in range(16):
-            synth.pitchbend(ch, 8192)
+        for ch in range(16):             # the synthesiser is cached: every controller a stem may set starts anew
             for cc, val in ((7, 100), (11, 127), (64, 0), (10, 64)):
                 synth.control_change(ch, cc, val)
-            if ch != 9 and (shift or dirty):
-                _set_zone_shift(synth, ch, shift)
-        (_SHIFTED.add if shift else _SHIFTED.discard)(id(synth))
+            _set_zone_shift(synth, ch, 0 if ch == 9 else shift)      # bend range and wheel
         buf = np.zeros(2 * n_total, dtype=np.float32)
         pos, current = 0, {}
         for t, _, s, kind, ch, a, b, prog in sorted((e for e in events if e[2] == stem), key=lambda e: (e[0], e[1])):
