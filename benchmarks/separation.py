@@ -55,18 +55,19 @@ IRM_ROW, SHIPPED_ROW, CODEC_ROW = "IRM (oracle)", "shipped default", "codec ceil
 def build_rows(args, device: str) -> list:
     """The candidates, in table order: --model files, the shipped default, the IRM, the codec ceiling."""
     rows, variants = [], [parse_variant(v) for v in args.variant]
+
+    def add(m, name, kind, path):
+        """The method's row, then one per --variant."""
+        rows.append(Candidate(m, name, kind=kind, path=path))
+        rows.extend(Candidate(m, f"{name} --segment {s:g} --overlap {o:g}", kind=f"{kind}-variant", path=path,
+                              segment_seconds=s, overlap=o) for s, o in variants)
     for name, path in parse_named(args.model, "--model", {IRM_ROW, SHIPPED_ROW, CODEC_ROW}):
         if not Path(path).is_file():
             raise ModelFileError(f"{path}: no such separator file (--model {name}={path})")
-        m = get_method("supervised", model=path, device=device)
-        rows.append(Candidate(m, name, kind="model", path=path))
-        rows += [Candidate(m, f"{name} --segment {s:g} --overlap {o:g}", kind="model-variant", path=path,
-                           segment_seconds=s, overlap=o) for s, o in variants]
+        add(get_method("supervised", model=path, device=device), name, "model", path)
     if args.shipped:
         m = get_method("supervised", model="default", device=device)
-        rows.append(Candidate(m, SHIPPED_ROW, kind="shipped", path=m.path))
-        rows += [Candidate(m, f"{SHIPPED_ROW} --segment {s:g} --overlap {o:g}", kind="shipped-variant", path=m.path,
-                           segment_seconds=s, overlap=o) for s, o in variants]
+        add(m, SHIPPED_ROW, "shipped", m.path)
         if args.shifts:
             rows.append(Candidate(m, f"{SHIPPED_ROW} --shifts {args.shifts}", kind="shipped-tta", path=m.path,
                                   shifts=args.shifts))
@@ -86,7 +87,7 @@ def parse_variant(text: str) -> tuple[float, float]:
         s, o = float(seg), float(ov)
     except ValueError:
         s = o = float("nan")
-    if not (s > 0 and 0 <= o < 1):
+    if not (0 < s < float("inf") and 0 <= o < 1):
         raise ConfigError(f"--variant {text}: give SEGMENT:OVERLAP, seconds > 0 and an overlap in [0, 1) (e.g. 12:0.1)")
     return s, o
 

@@ -77,7 +77,7 @@ def test_variant_rows_run_each_model_with_another_segment_and_overlap(bench, tin
     plain, _ = bench.run(args)
     assert plain["rows"]["tiny"]["All"] == out["rows"]["tiny"]["All"]
     assert out["rows"]["tiny --segment 1 --overlap 0"]["All"] != out["rows"]["tiny"]["All"]
-    for bad in ("12", "0:0.1", "12:1", "x:0.1"):
+    for bad in ("12", "0:0.1", "12:1", "x:0.1", "inf:0.1"):
         capsys.readouterr()
         assert bench.main(args + ["--variant", bad]) == 2
         err = capsys.readouterr().err
