@@ -6,6 +6,9 @@ other: what they measure is latentmix.evaluation's.
 A section is the text between `<!-- NAME:begin -->` and `<!-- NAME:end -->` (markers included); a file without
 it gets the section appended. The file is rewritten with latentmix.fileio's atomic writer, so a reader never
 sees a half-written RESULTS.md.
+
+Importing it sets the allocator as the `latentmix` command does (latentmix.limits.keep_freed_memory), so the
+timings are the command's.
 """
 from __future__ import annotations
 
@@ -18,7 +21,9 @@ import sys
 from pathlib import Path
 
 from latentmix.fileio import write_text
+from latentmix.limits import keep_freed_memory
 
+MALLOC_KEPT = keep_freed_memory()          # False under LATENTMIX_MALLOC=system or without glibc
 RESULTS = Path(__file__).resolve().parent / "RESULTS.md"
 
 
@@ -57,6 +62,8 @@ def machine(threads: int | None = None, load: bool = True) -> str:
         parts.append(f"torch {torch.__version__} ({t} threads)")
     except ImportError:
         pass
+    if not MALLOC_KEPT:
+        parts.append("malloc defaults (latentmix.limits.keep_freed_memory not applied)")
     if load:
         parts.append(f"load average {load_average()}")
     return ", ".join(parts)
