@@ -114,12 +114,14 @@ def test_zone_shift_keeps_the_pitch_and_changes_the_sample(tmp_path):
     assert abs(_pitch(up) / _pitch(ref) - 2 ** (2 / 12)) < 0.01
     assert abs(_pitch(render_midi(bent, GM, tail=0.2, zone_shift={"bass": 5})["bass"]) / _pitch(up) - 1) < 0.01
     assert np.array_equal(render_midi(plain, GM, tail=0.2)["bass"], ref)     # the cached synth's range put back
-    import mido                          # a song's own data entry (CC 6) must not reach the range set for the shift
-    song = mido.MidiFile(plain)
-    song.tracks[0].insert(1, mido.Message("control_change", channel=0, control=6, value=24, time=0))
-    song.save(tmp_path / "c.mid")
-    assert abs(_pitch(render_midi(tmp_path / "c.mid", GM, tail=0.2, zone_shift={"bass": 5})["bass"])
-               / _pitch(ref) - 1) < 0.01
+    import mido          # a song's own data entry, RPN 0 selection or controller reset must not undo the shift
+    for name, ccs in (("c", [(6, 24)]), ("d", [(101, 0), (100, 0), (6, 24)]), ("e", [(121, 0)])):
+        song = mido.MidiFile(plain)
+        for i, (cc, val) in enumerate(ccs):
+            song.tracks[0].insert(1 + i, mido.Message("control_change", channel=0, control=cc, value=val, time=0))
+        song.save(tmp_path / f"{name}.mid")
+        assert abs(_pitch(render_midi(tmp_path / f"{name}.mid", GM, tail=0.2, zone_shift={"bass": 5})["bass"])
+                   / _pitch(ref) - 1) < 0.01, name
 
 
 @pytest.mark.skipif(not GM.is_file(), reason="Debian's csound-soundfont (sf_GMbank.sf2) is not installed")

@@ -117,6 +117,11 @@ def _select(synth, sfid, ch: int, program: int) -> None:
             synth.program_select(ch, sfid, 0, 0)
 
 
+# controllers a song may send that would move a shifted channel's bend range or wheel: RPN / NRPN selection, data
+# entry and increment, and reset-all-controllers (which re-centres the wheel)
+_RANGE_CCS = frozenset((6, 38, 96, 97, 98, 99, 100, 101, 121))
+
+
 def _set_zone_shift(synth, ch: int, shift: int) -> None:
     """Channel `ch`'s pitch-bend range (RPN 0): 2 semitones (the MIDI default) when shift is 0, else 12, and its
     wheel centred `shift` semitones down, so a note played `shift` keys up sounds at the written pitch. The RPN
@@ -144,7 +149,10 @@ def render_midi(midi, soundfont, sr: int = 22050, tail: float = 1.0, stems=None,
     Each stem class is rendered on its own (a fresh synthesiser state), so stems are clean; only classes that
     have notes are returned. All stems share one length: the MIDI length plus `tail` seconds.
     zone_shift {stem: k} (a training augmentation): the stem's notes (drums never) are played k keys away and
-    bent back to their pitch, so each sounds from a neighbouring sample zone, its formants moved k semitones.
+    bent back to their pitch, so each sounds from a neighbouring sample zone, its formants moved k semitones. The
+    bend assumes 100 cents per key (the SoundFont default scale tuning); on a shifted channel the song's own RPN and
+    data-entry messages are dropped and a reset-all-controllers is followed by the shift again, so neither can
+    undo it (the song's wheel is rescaled to its 2-semitone default range).
     """
     if hasattr(midi, "to_mido"):
         midi = midi.to_mido()
@@ -182,6 +190,11 @@ def render_midi(midi, soundfont, sr: int = 22050, tail: float = 1.0, stems=None,
             elif kind == "off":
                 synth.noteoff(ch, _key(a, shift, ch))
             elif kind == "cc":
+                if shift and ch != 9 and a in _RANGE_CCS:     # the song's own RPN or reset would undo the shift
+                    if a == 121:                              # reset the other controllers, then the shift again
+                        synth.control_change(ch, a, b)
+                        _set_zone_shift(synth, ch, shift)
+                    continue
                 synth.control_change(ch, a, b)
             elif kind == "bend":
                 synth.pitchbend(ch, _bend(a, 0 if ch == 9 else shift))
