@@ -137,6 +137,9 @@ def test_fresh_songs_zone_shift():
 
 def test_zone_shift_setting_is_checked():
     from latentmix.train.settings import train_settings
-    assert train_settings({"train": {"zone_shift": 2}})["zone_shift"] == 2
+    sf = {"extra_data": ["synth:soundfont=/x/GM.sf2"]}
+    assert train_settings({"train": {"zone_shift": 2, **sf}})["zone_shift"] == 2
+    with pytest.raises(ConfigError, match="zone_shift 2 shifts the notes of synth:soundfont=PATH songs"):
+        train_settings({"train": {"zone_shift": 2, "extra_data": ["synth:procedural"]}})   # nothing to shift
     with pytest.raises(ConfigError, match="zone_shift"):
         train_settings({"train": {"zone_shift": 13}})

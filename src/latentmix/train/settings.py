@@ -75,6 +75,9 @@ def train_settings(config: dict, source: str = "config") -> dict:
         raise ConfigError(f"{source}: train: must be a mapping, got {type(section).__name__}")
     s = {**DEFAULTS, **section}
     validate(TrainSettings, s, source, prefix="train")
+    if s.get("zone_shift") and not any(str(r).startswith("synth:soundfont=") for r in s.get("extra_data") or []):
+        raise ConfigError(f"{source}: train.zone_shift {s['zone_shift']} shifts the notes of synth:soundfont=PATH "
+                          f"songs, and train.extra_data names none (add one, or leave zone_shift at 0)")
     return s
 
 
