@@ -1,5 +1,6 @@
 """SoundFont sample overlap (data/sf2_samples.py) on tiny .sf2 files written here, and its bad-input errors."""
 import struct
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -155,3 +156,23 @@ def test_cli_sf2_overlap(tmp_path, capsys):
     assert cli.main(["data", "sf2-overlap", "--test", str(tmp_path / "gone.sf2"), "--train", str(train)]) == 2
     err = capsys.readouterr().err.strip().splitlines()
     assert len(err) == 1 and "gone.sf2: no such SoundFont file" in err[0]
+
+
+GM_BANK = Path("/usr/share/sounds/sf2/sf_GMbank.sf2")
+OPL3 = Path("/usr/share/sounds/sf2/OPL-3_FM_128M.sf2")
+
+
+@pytest.mark.skipif(not (GM_BANK.is_file() and OPL3.is_file()),
+                    reason="Debian's csound-soundfont and opl3-soundfont are not installed")
+def test_benchmark_spectra_find_a_copy(capsys):
+    """--spectra: a font against itself correlates 1.00 in every class; the OPL3 FM bank against it less."""
+    import importlib.util
+    path = Path(__file__).resolve().parents[1] / "benchmarks" / "soundfont_overlap.py"
+    spec = importlib.util.spec_from_file_location("bench_sf_overlap2", path)
+    bench = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(bench)
+    assert bench.run(["--test", f"G={GM_BANK}", "--train", f"G={GM_BANK}", "--train", f"O={OPL3}", "--spectra"]) == 0
+    rows = {ln.split(" | ")[1]: ln for ln in capsys.readouterr().out.splitlines() if ln.startswith("| G | ")
+            and "mean" not in ln and "/" in ln and "(" in ln and "%" not in ln}
+    assert rows["G"].count("1.00 / 1.00") == 3
+    assert "1.00 / 1.00" not in rows["O"]
