@@ -12,6 +12,7 @@ spectra (1.00 where the two presets play one recording the same way).
 from __future__ import annotations
 
 import argparse
+import functools
 import sys
 from pathlib import Path
 
@@ -53,11 +54,13 @@ def table(tests, trains) -> str:
     return "\n".join(rows)
 
 
-# the programs --spectra plays, one note each (bass an octave lower)
+# the programs --spectra plays, one note each (E2 for bass, C4 otherwise: KEY)
 SPECTRA = {"bass": (32, 33, 34, 35, 36, 37, 38, 39), "guitar": (24, 25, 26, 27, 28, 29, 30, 31),
            "piano": (0, 1, 2, 3, 4, 5, 6, 7)}
+KEY = {"bass": 40, "guitar": 60, "piano": 60}
 
 
+@functools.lru_cache(maxsize=None)
 def note_spectrum(font: str, program: int, key: int):
     """Standardised long-term log-magnitude spectrum (0-8 kHz) of one 1 s note of `program` through `font`."""
     import mido
@@ -83,9 +86,9 @@ def spectra_table(tests, trains) -> str:
     for tname, tpath in tests:
         for gname, gpath in trains:
             cells = []
-            for cls, programs in SPECTRA.items():
-                key = 40 if cls == "bass" else 60
-                r = [float(np.mean(note_spectrum(tpath, p, key) * note_spectrum(gpath, p, key))) for p in programs]
+            for cls, programs in SPECTRA.items():       # each font's notes are rendered once (cached)
+                r = [float(np.mean(note_spectrum(tpath, p, KEY[cls]) * note_spectrum(gpath, p, KEY[cls])))
+                     for p in programs]
                 cells.append(f"{np.mean(r):.2f} / {max(r):.2f} ({programs[int(np.argmax(r))]})")
             rows.append(f"| {tname} | {gname} | " + " | ".join(cells) + " |")
     return "\n".join(rows)
@@ -103,7 +106,7 @@ def run(argv=None) -> int:
         "re-edited copy is not counted.",
         table(tests, trains),
         "Note spectra (--spectra): per class, the mean and the highest correlation of one note's long-term log "
-        "spectrum over its 8 General MIDI programs (A2 for bass, C4 otherwise); 1.00 is the same recording played "
+        "spectrum over its 8 General MIDI programs (E2 for bass, C4 otherwise); 1.00 is the same recording played "
         "the same way. For scale: TimGM6mb and the csound GM bank share bass and guitar samples bit for bit; "
         "two fonts with no recording in common still correlate 0.5-0.9 (notes of one pitch share their "
         "harmonics' positions)." if args.spectra else "",

@@ -159,8 +159,8 @@ def test_profile_script_lists_operators(tiny_dataset, model_files, capsys):
     out = capsys.readouterr().out
     assert "x real time (best of 3, no profiler; " in out and "% of the CPU time in the kernel)" in out
     assert "| operator | calls | self CPU ms | share |" in out
+    assert len([ln for ln in out.splitlines() if ln.startswith("| `aten::")]) == 5
     assert prof.run_main(prof.run, ["--model", str(model_files / "tiny.safetensors"), *args, "--repeats", "0"]) == 2
     assert "--repeats 0: must be at least 1" in capsys.readouterr().err
-    assert len([ln for ln in out.splitlines() if ln.startswith("| `aten::")]) == 5
     assert prof.run_main(prof.run, ["--model", str(model_files / "missing.safetensors"), *args]) == 2
     assert "missing.safetensors" in capsys.readouterr().err
