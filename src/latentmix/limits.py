@@ -3,7 +3,7 @@ no with one clear line instead of being killed by the kernel's OOM killer.
 
 The figure is the memory available now (MemAvailable, or the cgroup's limit minus its usage when that is lower),
 read from /proc and /sys; psutil is not needed for two numbers. Elsewhere (no /proc) nothing is refused.
-keep_freed_memory: the allocator setting the `latentmix` command starts with (CPU inference ~20 % faster).
+keep_freed_memory: the allocator setting the `latentmix` command starts with (separation 13-19 % faster).
 Ground floor, like fileio: it imports latentmix.errors only, so audio.py may use it.
 """
 from __future__ import annotations
@@ -64,8 +64,8 @@ def keep_freed_memory(mmap_threshold: int = 32 << 20, trim_threshold: int = 1 <<
 
     By default glibc serves an allocation above a threshold (128 KB, rising up to 32 MB as large blocks are freed)
     with a fresh mmap and gives the top of the heap back on free, so the activation tensors of a CPU forward pass
-    (tens of MB for a few seconds of audio) are page-faulted in anew, call after call: `latentmix separate` ran
-    ~20 % faster on 2 threads without it (benchmarks/RESULTS.md, separator-allocator). This sets both thresholds:
+    (tens of MB for a few seconds of audio) are page-faulted in anew, call after call; keeping them made
+    separation 13-19 % faster on 2 threads (benchmarks/RESULTS.md, separator-allocator). This sets both thresholds:
     an allocation up to `mmap_threshold` (glibc's largest) comes from the heap, and up to `trim_threshold` of free
     heap is kept, as MALLOC_MMAP_THRESHOLD_ / MALLOC_TRIM_THRESHOLD_ would. The cost: the process keeps up to its
     peak memory until it exits. The `latentmix` command and the benchmarks call this at start;

@@ -49,7 +49,7 @@ def main(argv=None) -> int:
     from ..limits import keep_freed_memory
     from ..outputs import Terminated, remove_live_temps, terminate_on_sigterm
     from .codec import infer_action
-    keep_freed_memory()                       # CPU inference ~20 % faster (limits.py)
+    keep_freed_memory()                       # separation 13-19 % faster (limits.py)
     argv = list(sys.argv[1:] if argv is None else argv)
     end = argv.index("--") if "--" in argv else len(argv)
     debug = "--debug" in argv[:end]          # accepted anywhere, also after the sub-command
