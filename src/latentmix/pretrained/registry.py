@@ -20,7 +20,8 @@ SHIPPED = {
                   "Salamander piano + Hydrogen kit renders, fresh songs) and effects, then widened to 96 channels "
                   "(--init of a wider model: stage 10), then lmms-common guitars (stage 11) and tonejs-instruments' "
                   "multi-sampled guitars, bass and piano (stage 12), then 70 min with train.zone_shift 2 (stage 13), "
-                  "then 45 + 110 min with zone_shift 4 (stage 15); "
+                  "then 45 + 110 min with zone_shift 4 (stage 15), then the average of that model and its 115-min "
+                  "continuation with GeneralUser GS songs (stage 16); "
                   "cp RUN/model.safetensors "
                   "src/latentmix/pretrained/separator_default.safetensors"),
     "prior": ("prior_text_default.safetensors",
