@@ -162,7 +162,7 @@ def markdown(res: dict, meta: dict) -> str:
     for name, r in rows.items():
         cells = [f"{r[s]:.2f} / {r.get(s + ' (non-silent)', nan):.2f}" for s in stems] + [
             f"**{r['All']:.2f} / {r.get('All (non-silent)', nan):.2f}**",
-            f"{r['pct_irm']:.0f} % / {r.get('pct_irm_ns', nan):.0f} %", str(r["windows"]),
+            f"{r['pct_irm']:.1f} % / {r.get('pct_irm_ns', nan):.1f} %", str(r["windows"]),
                                                   fmt_params(r["params"]), f"{r['sec_per_sec']:.4f}", f"{r['xrt']:.1f}"]
         lines.append(f"| {name} | " + " | ".join(cells) + " |")
     lines += [""] + [f"- {name}: {r['detail']}" for name, r in rows.items()]
@@ -172,10 +172,10 @@ def markdown(res: dict, meta: dict) -> str:
             v = t[k]
             return f"{what} {fmt.format(v['value'])} (target {v['op']} {fmt.format(v['target'])}): " \
                    f"{'PASS' if v['pass'] else 'MISS'}"
-        line = "; ".join([item("all_db", "{:.2f} dB", "All SI-SNRi"), item("pct_irm", "{:.0f} %", "of IRM"),
+        line = "; ".join([item("all_db", "{:.2f} dB", "All SI-SNRi"), item("pct_irm", "{:.1f} %", "of IRM"),
                           item("xrt", "{:.1f}x", "real time")])
         if "pct_irm_ns" in t:
-            ns = [item("pct_irm_ns", "{:.0f} %", "All of IRM")] + \
+            ns = [item("pct_irm_ns", "{:.1f} %", "All of IRM")] + \
                  ([item("bass_ns", "{:.2f} dB", "bass")] if "bass_ns" in t else []) + \
                  [item("min_stem_ns", "{:.2f} dB", "lowest stem")]
             line += ". Issue #19 targets, non-silent stems: " + "; ".join(ns)

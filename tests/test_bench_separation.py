@@ -110,8 +110,15 @@ def test_targets_non_silent(bench):
                          "audio_seconds": 1.0},
                         {"data": "d", "split": "test", "machine": "m", "date": "x", "command": "c", "threads": 1,
                          "device": "cpu"})
-    assert "Issue #19 targets, non-silent stems: All of IRM 55 % (target >= 50 %): PASS; bass 8.50 dB" in md
+    assert "Issue #19 targets, non-silent stems: All of IRM 55.0 % (target >= 50.0 %): PASS; bass 8.50 dB" in md
     assert "lowest stem -0.50 dB (target >= 0.00 dB): MISS" in md
+    # one decimal: 49.8 % must not print as "50 %" beside a MISS
+    near = bench.check_targets({bench.SHIPPED_ROW: {**row, "pct_irm_ns": 49.8}})
+    md = bench.markdown({"stems": ["bass", "drums", "guitar", "piano"], "rows": {}, "targets": near, "tracks": 1,
+                         "audio_seconds": 1.0},
+                        {"data": "d", "split": "test", "machine": "m", "date": "x", "command": "c", "threads": 1,
+                         "device": "cpu"})
+    assert "All of IRM 49.8 % (target >= 50.0 %): MISS" in md
 
 
 def test_stems_scores_a_five_stem_separator_on_other(bench, tiny_dataset, tmp_path, monkeypatch, capsys):
