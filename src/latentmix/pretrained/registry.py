@@ -21,8 +21,9 @@ SHIPPED = {
                   "(--init of a wider model: stage 10), then lmms-common guitars (stage 11) and tonejs-instruments' "
                   "multi-sampled guitars, bass and piano (stage 12), then 70 min with train.zone_shift 2 (stage 13), "
                   "then 45 + 110 min with zone_shift 4 (stage 15), then the average of that model and its 115-min "
-                  "continuation with GeneralUser GS songs (stage 16); "
-                  "cp RUN/model.safetensors "
+                  "continuation with GeneralUser GS songs (stage 16), then the average of two 80-min "
+                  "continuations of that on the same mix (stage 17; chosen on Sonivox EAS renders of the "
+                  "validation songs); cp the averaged file (scripts/average_models.py --out) to "
                   "src/latentmix/pretrained/separator_default.safetensors"),
     "prior": ("prior_text_default.safetensors",
               "latentmix train prior --config cpu_text --data DATA --out runs/prior_text (docs/reproduce.md) && "
